@@ -1,0 +1,97 @@
+"""The contract every drnet backbone honours (design.md §2).
+
+A backbone is a stack of named children: a trunk (stem and stages, run in registration order)
+followed by a head (``avgpool`` then ``fc``). Keeping the trunk a flat list of named children is
+what lets :class:`~drnet.models.features.FeatureListNet` reuse the same modules, under the same
+state-dict names, without any per-architecture code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from drnet.layers import BasicBlock, Bottleneck
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One returnable feature map: its channels, effective stride and dilation."""
+
+    num_chs: int
+    reduction: int  # effective stride (input pixels per feature pixel)
+    dilation: int  # dilation of the 3x3 convs that produced it
+    module: str  # name of the trunk child whose output this is
+
+
+class Backbone(nn.Module):
+    """Classification backbone: ``forward = forward_head(forward_features(x))``.
+
+    Subclasses build their children, then call :meth:`_finish`. They must define ``avgpool``
+    and ``fc`` last; ``fc`` is ``nn.Identity`` when ``num_classes == 0`` (headless).
+    """
+
+    head_names: ClassVar[tuple[str, ...]] = ("avgpool", "fc")
+    first_conv: ClassVar[str] = "conv1"  # adapted when a checkpoint has another in_chans
+    classifier_names: ClassVar[tuple[str, ...]] = ("fc",)  # depend on num_classes
+
+    feature_info: tuple[FeatureInfo, ...]
+    num_features: int  # channels of forward_features' output
+    num_classes: int
+    output_stride: int
+    unused_checkpoint_prefixes: tuple[str, ...] = ()  # dropped silently when loading
+
+    def _finish(self, feature_info: list[FeatureInfo]) -> None:
+        self.feature_info = tuple(feature_info)
+        self.output_stride = feature_info[-1].reduction
+        self.trunk_names = tuple(n for n, _ in self.named_children() if n not in self.head_names)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Last stage's feature map (N, num_features, H / output_stride, W / output_stride)."""
+        for name in self.trunk_names:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling (any input size) then the classifier."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier (``0`` removes it), e.g. before fine-tuning."""
+        raise NotImplementedError
+
+
+def check_num_classes(num_classes: int) -> int:
+    if not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(
+            f"num_classes must be an int >= 0 (0 = no classifier), got {num_classes!r}")
+    return num_classes
+
+
+def check_in_chans(in_chans: int) -> int:
+    if not isinstance(in_chans, int) or in_chans < 1:
+        raise ValueError(f"in_chans must be an int >= 1, got {in_chans!r}")
+    return in_chans
+
+
+def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
+    """He (fan-out) init for convs and unit norms, as torchvision and the official DRN code;
+    optionally start every residual branch at zero (Goyal et al., 2017)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm) and m.weight is not None:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    if zero_init_residual:
+        for m in model.modules():
+            if isinstance(m, BasicBlock | Bottleneck):
+                m.zero_init_last()

@@ -1,0 +1,59 @@
+"""``features_only`` models: a backbone's trunk that returns a list of stage maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from drnet.models.base import Backbone, FeatureInfo
+
+
+def resolve_out_indices(feature_info: Sequence[FeatureInfo], out_indices: Sequence[int] | None,
+                        model_name: str = "model") -> tuple[int, ...]:
+    """Normalise ``out_indices`` (negative allowed) into sorted, unique, valid indices."""
+    n = len(feature_info)
+    if out_indices is None:
+        return tuple(range(n))
+    indices = tuple(out_indices)
+    if not indices or any(not isinstance(i, int) or not -n <= i < n for i in indices):
+        raise ValueError(
+            f"out_indices for {model_name} must be non-empty ints in [-{n}, {n}) indexing "
+            f"{[f.module for f in feature_info]}, got {indices}"
+        )
+    normalised = tuple(i % n for i in indices)
+    if len(set(normalised)) != len(normalised) or list(normalised) != sorted(normalised):
+        raise ValueError(f"out_indices must be increasing without repeats, got {indices}")
+    return normalised
+
+
+class FeatureListNet(nn.Module):
+    """The trunk of ``model`` up to its last requested stage, returning the requested maps.
+
+    Children keep the backbone's names, so a backbone checkpoint loads into it unchanged (the
+    head and the stages it leaves out are listed in ``unused_checkpoint_prefixes``).
+    """
+
+    def __init__(self, model: Backbone, out_indices: Sequence[int] | None = None) -> None:
+        super().__init__()
+        indices = resolve_out_indices(model.feature_info, out_indices, type(model).__name__)
+        self.feature_info = tuple(model.feature_info[i] for i in indices)
+        self.output_stride = self.feature_info[-1].reduction
+        self.first_conv = model.first_conv
+        self.classifier_names: tuple[str, ...] = ()
+        returned = {f.module for f in self.feature_info}
+        last = max(model.trunk_names.index(name) for name in returned)
+        kept = model.trunk_names[: last + 1]
+        for name in kept:
+            self.add_module(name, getattr(model, name))
+        self._returned = tuple(name in returned for name in kept)
+        dropped = [n for n, _ in model.named_children() if n not in kept]
+        self.unused_checkpoint_prefixes = (*model.unused_checkpoint_prefixes, *dropped)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        features = []
+        for module, returned in zip(self.children(), self._returned, strict=True):
+            x = module(x)
+            if returned:
+                features.append(x)
+        return features
