@@ -1,0 +1,28 @@
+"""Models: backbones (ResNet, DRN), segmentation models, the registry and weights."""
+
+from drnet.models import drn, resnet, segmentation  # noqa: F401  (registers the models)
+from drnet.models.base import Backbone, FeatureInfo
+from drnet.models.factory import create_model
+from drnet.models.features import FeatureListNet
+from drnet.models.pretrained import PretrainedWeights, list_pretrained
+from drnet.models.registry import ModelEntry, get_entry, list_models, register_model
+from drnet.models.segmentation import SegmentationModel
+from drnet.models.weights import CheckpointError, LoadReport, load_pretrained, read_checkpoint
+
+__all__ = [
+    "Backbone",
+    "CheckpointError",
+    "FeatureInfo",
+    "FeatureListNet",
+    "LoadReport",
+    "ModelEntry",
+    "PretrainedWeights",
+    "SegmentationModel",
+    "create_model",
+    "get_entry",
+    "list_models",
+    "list_pretrained",
+    "load_pretrained",
+    "read_checkpoint",
+    "register_model",
+]

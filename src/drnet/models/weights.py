@@ -1,0 +1,203 @@
+"""Load checkpoints safely into drnet models: unwrap, rename, check, and explain mismatches.
+
+Every read uses ``weights_only=True``: a checkpoint is data, and a file that would run code on
+load is refused. Files may be ``.pth``/``.pt``/``.ckpt`` (pickled tensors, possibly wrapped in
+``{"state_dict": ...}`` or ``{"model": ...}`` and prefixed with ``module.``) or ``.safetensors``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from drnet.models.pretrained import PretrainedWeights
+
+_WRAPPERS = ("state_dict", "model", "model_state_dict", "module")
+_PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message says why."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_pretrained` did, for logs and tests."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # classifier of another size, unused keys
+    adapted: list[str] = field(default_factory=list)  # e.g. first conv for another in_chans
+
+
+def download(url: str, sha256_prefix: str | None = None, progress: bool = True) -> Path:
+    """Fetch ``url`` into torch.hub's cache (once), verifying the SHA-256 prefix if given."""
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / url.rsplit("/", 1)[-1]
+    if not target.exists():
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256_prefix,
+                                       progress=progress)
+    return target
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
+    """Read a state dict from ``path`` with ``weights_only=True`` and unwrap it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()
+        reason = next((line for line in first if "GLOBAL" in line or "Unsupported" in line),
+                      first[0] if first else "")
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than tensors and plain containers, "
+            f"which could run code when unpickled (loaded with weights_only=True). {reason}"
+        ) from None
+    except Exception as err:  # truncated zip, not a checkpoint at all, bad safetensors header
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (.pth/.pt/.ckpt or .safetensors): "
+            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+        ) from None
+    return unwrap_state_dict(obj, str(path))
+
+
+def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, Tensor]:
+    """Find the tensor dict inside common wrappers (Lightning, torchvision references, DDP)."""
+    while isinstance(obj, dict) and not _is_state_dict(obj):
+        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, dict) or not _is_state_dict(obj):
+        kind = type(obj).__name__
+        keys = list(obj)[:8] if isinstance(obj, dict) else []
+        raise CheckpointError(
+            f"{source} holds no state dict (a dict of tensors, possibly under one of "
+            f"{list(_WRAPPERS)}); found a {kind} with keys {keys}"
+        )
+    return {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+
+
+def _is_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(k, str) for k in obj) and any(
+        isinstance(v, Tensor) for v in obj.values())
+
+
+def _strip_prefixes(state: dict[str, Tensor], model_keys: set[str]) -> dict[str, Tensor]:
+    """Drop wrapper prefixes (DataParallel's ``module.``, compile's ``_orig_mod.``, ...)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if all(k.startswith(prefix) for k in state) and not any(
+                    k.startswith(prefix) for k in model_keys):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def _adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
+    """Fit an RGB first conv to ``in_chans`` inputs, keeping the response to a grey image:
+    sum for one channel, else repeat and rescale (as timm's ``adapt_input_conv``)."""
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-in_chans // weight.shape[1])
+    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
+
+
+def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeights,
+                    *, strict: bool = True, progress: bool = True) -> LoadReport:
+    """Load ``source`` (a file, a URL or a known record) into ``model``.
+
+    A classifier whose size differs from the model's (``num_classes``) is dropped with a warning
+    and left at its initialisation; a first conv with another input-channel count is adapted.
+    Any other mismatch raises :class:`CheckpointError` listing missing, unexpected and
+    mis-shaped keys (with ``strict=False``, missing keys are allowed and reported instead).
+    """
+    if isinstance(source, PretrainedWeights):
+        path = download(source.url, source.sha256_prefix, progress)
+    elif str(source).startswith(("http://", "https://")):
+        path = download(str(source), None, progress)
+    else:
+        path = Path(source)
+    name = str(source.url if isinstance(source, PretrainedWeights) else source)
+    report = LoadReport(name)
+    expected = model.state_dict()
+    state = _strip_prefixes(read_checkpoint(path), set(expected))
+    if hasattr(model, "adapt_checkpoint"):
+        state = model.adapt_checkpoint(state)
+
+    unused = tuple(getattr(model, "unused_checkpoint_prefixes", ()))
+    classifier = tuple(getattr(model, "classifier_names", ()))
+    first_conv = getattr(model, "first_conv", None)
+    for key in list(state):
+        if _under(key, unused) and key not in expected:
+            report.dropped.append(key)
+            del state[key]
+
+    ckpt_head = {k: tuple(v.shape) for k, v in state.items() if _under(k, classifier)}
+    model_head = {k: tuple(v.shape) for k, v in expected.items() if _under(k, classifier)}
+    note = None  # told only once the rest of the checkpoint has been found to fit
+    if ckpt_head != model_head and ckpt_head:
+        for key in ckpt_head:
+            del state[key]
+        report.dropped += list(ckpt_head)
+        if model_head:  # a headless model (num_classes=0) just has no use for it
+            note = (f"the checkpoint's classifier {ckpt_head} does not match the model's "
+                    f"{model_head} (another num_classes); it was not loaded and the model's "
+                    f"classifier keeps its initialisation")
+    elif model_head and not ckpt_head:
+        note = f"no classifier in the checkpoint; {sorted(model_head)} keep their initialisation"
+
+    weight_key = f"{first_conv}.weight" if first_conv else None
+    if weight_key in state and weight_key in expected:
+        got, want = state[weight_key], expected[weight_key]
+        if got.ndim == 4 and got.shape[1] != want.shape[1] and (
+                got.shape[0], *got.shape[2:]) == (want.shape[0], *want.shape[2:]):
+            state[weight_key] = _adapt_first_conv(got, want.shape[1])
+            report.adapted.append(weight_key)
+
+    missing = sorted(set(expected) - set(state) - set(model_head))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model "
+                       f"{tuple(expected[k].shape)}"
+                       for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if unexpected or misshaped or (missing and strict):
+        raise CheckpointError(
+            f"{name} does not fit {type(model).__name__}:"
+            + _listing("missing", missing) + _listing("unexpected", unexpected)
+            + _listing("mis-shaped", misshaped))
+    model.load_state_dict(state, strict=False)
+    report.loaded = sorted(state)
+    if note:
+        warnings.warn(f"{name}: {note}", stacklevel=2)
+    if missing:
+        warnings.warn(f"{name}: {len(missing)} model keys not in the checkpoint keep their "
+                      f"initialisation:{_listing('missing', missing)}", stacklevel=2)
+    return report
+
+
+def _listing(label: str, keys: list[str], limit: int = 12) -> str:
+    if not keys:
+        return ""
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"\n  {label} ({len(keys)}): {', '.join(keys[:limit])}{more}"
