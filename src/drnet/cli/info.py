@@ -1,0 +1,50 @@
+"""``drnet info``: build a model, run it once and show each stage's shape, stride and dilation."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="registered model name, e.g. resnet50 or drn_d_22")
+    parser.add_argument("--output-stride", type=int, help="8, 16 or 32 (ResNets)")
+    parser.add_argument("--input", default="224x224", type=parse_size, metavar="HxW",
+                        help="input size for the trial forward pass (default 224x224)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512x1024"`` -> (512, 1024); ``"512"`` -> (512, 512)."""
+    parts = text.lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size like 512x1024 or 512, got {text!r}")
+    return size  # type: ignore[return-value]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from drnet.cli.models import format_table
+    from drnet.models import create_model
+
+    kwargs = {} if args.output_stride is None else {"output_stride": args.output_stride}
+    model = create_model(args.model, features_only=True, **kwargs).eval()
+    height, width = args.input
+    with torch.inference_mode():
+        maps = model(torch.zeros(1, 3, height, width))
+    rows = [("stage", "channels", "stride", "dilation", "shape")]
+    for info, fmap in zip(model.feature_info, maps, strict=True):
+        rows.append((info.module, str(info.num_chs), str(info.reduction), str(info.dilation),
+                     "x".join(map(str, fmap.shape[1:]))))
+    print(format_table(rows))
+    last = maps[-1].shape[-2:]
+    print(f"\n{args.model}: input {height}x{width} -> last map {last[0]}x{last[1]}, "
+          f"output stride {model.output_stride} (measured {height / last[0]:.2f} x "
+          f"{width / last[1]:.2f}), {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
+          f"parameters without the classifier")
+    return 0
