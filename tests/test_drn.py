@@ -1,0 +1,188 @@
+"""DRN family: official layout, parameter counts, dilation placement, official checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from drnet import create_model, load_pretrained
+from drnet.layers import BasicBlock, Bottleneck
+from tests.official_drn_layout import (
+    BLOCKS,
+    official_shapes,
+    official_state_dict,
+    to_drnseg_layout,
+)
+
+# design.md §4 / the DRN paper and official README, millions, 1000-class head.
+PUBLISHED_PARAMS_M = {
+    "drn_a_50": 25.56, "drn_c_26": 21.13, "drn_c_42": 31.23, "drn_c_58": 41.59,
+    "drn_d_22": 16.39, "drn_d_24": 21.11, "drn_d_38": 26.50, "drn_d_40": 31.22,
+    "drn_d_54": 35.81, "drn_d_56": 40.53, "drn_d_105": 54.80, "drn_d_107": 59.52,
+}
+# DRN-C-58's stage-7 projection (2048 -> 512 1x1 conv + BN) that the official code computes and
+# discards; drnet does not build it.
+C58_DEAD = 2048 * 512 + 2 * 512
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_PARAMS_M))
+def test_parameter_counts_match_published(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name)
+    count = sum(p.numel() for p in model.parameters())
+    if name == "drn_c_58":
+        count += C58_DEAD
+    assert round(count / 1e6, 2) == PUBLISHED_PARAMS_M[name]
+
+
+@pytest.mark.parametrize("name", list(BLOCKS))
+def test_state_dict_has_the_official_layout(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    official = official_shapes(name)
+    if name == "drn_c_58":
+        dead = {k for k in official if k.startswith("layer7.0.downsample.")}
+        assert len(dead) == 6  # conv weight + BN weight, bias, mean, var, count
+        official = {k: v for k, v in official.items() if k not in dead}
+    assert ours == official
+
+
+@pytest.mark.parametrize("name", list(BLOCKS))
+def test_official_checkpoint_loads_strictly(name: str, tmp_path) -> None:
+    state = official_state_dict(name)
+    path = tmp_path / f"{name}.pth"
+    torch.save(state, path)
+    model = create_model(name, pretrained=str(path))
+    loaded = model.state_dict()
+    for key, value in state.items():
+        if key.startswith("layer7.0.downsample."):  # only C-58; dropped by name
+            assert name == "drn_c_58"
+            assert key not in loaded
+        else:
+            torch.testing.assert_close(loaded[key], value)
+
+
+def _conv3x3(model: torch.nn.Module, stage: str) -> list[int]:
+    return [m.dilation[0] for n, m in model.named_modules()
+            if n.startswith(stage + ".") and isinstance(m, torch.nn.Conv2d)
+            and m.kernel_size == (3, 3)]
+
+
+@pytest.mark.parametrize("name", ["drn_c_26", "drn_c_58", "drn_d_24", "drn_d_105"])
+def test_dilations_and_degridding(name: str) -> None:
+    model = create_model(name)
+    for stage, dilation in zip(range(1, 9), (1, 1, 1, 1, 2, 4, 2, 1), strict=True):
+        rates = _conv3x3(model, f"layer{stage}")
+        assert rates, stage
+        assert set(rates) == {dilation}, (stage, rates)  # first block included
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock | Bottleneck)]
+    for stage in (7, 8):
+        layer = getattr(model, f"layer{stage}")
+        for block in layer.modules():
+            if isinstance(block, BasicBlock | Bottleneck):
+                assert not block.residual
+                assert block.downsample is None
+    assert all(b.residual for b in blocks if b not in set(model.layer7.modules())
+               | set(model.layer8.modules()))
+
+
+def test_degridding_stage_has_no_shortcut() -> None:
+    model = create_model("drn_c_26").eval()
+    block = model.layer7[0]
+    x = torch.randn(1, 512, 9, 9)
+    y = F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))))
+    torch.testing.assert_close(block(x), y)
+
+
+@pytest.mark.parametrize("name", ["drn_d_22", "drn_c_26", "drn_c_58"])
+def test_official_drnseg_checkpoint_loads(name: str, tmp_path) -> None:
+    backbone = official_state_dict(name)
+    official = to_drnseg_layout(backbone, name, num_classes=19)
+    # Training checkpoints of the official code: DataParallel prefix, {"state_dict": ...}.
+    wrapped = {"epoch": 250, "arch": name,
+               "state_dict": {f"module.{k}": v for k, v in official.items()}}
+    path = tmp_path / f"{name}_cityscapes.pth"
+    torch.save(wrapped, path)
+    seg = create_model(f"drnseg_{name.removeprefix('drn_')}", num_classes=19, upsample="transposed")
+    report = load_pretrained(seg, path)
+    loaded = seg.state_dict()
+    first = "backbone.conv1.weight" if name.startswith("drn_c") else "backbone.layer0.0.weight"
+    torch.testing.assert_close(loaded[first], backbone[first.removeprefix("backbone.")])
+    torch.testing.assert_close(loaded["backbone.layer8.0.conv2.weight" if name.startswith("drn_c")
+                                      else "backbone.layer8.0.weight"],
+                               backbone["layer8.0.conv2.weight" if name.startswith("drn_c")
+                                        else "layer8.0.weight"])
+    torch.testing.assert_close(loaded["head.classifier.weight"], official["seg.weight"])
+    torch.testing.assert_close(loaded["up.weight"], official["up.weight"])
+    dead = {f"backbone.{k}" for k in backbone if k.startswith("layer7.0.downsample")}
+    assert set(report.dropped) == dead
+    assert bool(dead) == (name == "drn_c_58")
+
+
+def test_official_drnseg_checkpoint_into_other_configurations(tmp_path) -> None:
+    official = to_drnseg_layout(official_state_dict("drn_d_22"), "drn_d_22", num_classes=19)
+    torch.save(official, tmp_path / "city.pth")
+    bilinear = create_model("drnseg_d_22", num_classes=19)  # default upsampling: no up.weight
+    report = load_pretrained(bilinear, tmp_path / "city.pth")
+    assert report.dropped == ["up.weight"]
+    torch.testing.assert_close(bilinear.head.classifier.bias, official["seg.bias"])
+    other = create_model("drnseg_d_22", num_classes=21, upsample="transposed")
+    with pytest.warns(UserWarning, match="another num_classes"):
+        report = load_pretrained(other, tmp_path / "city.pth")
+    assert set(report.dropped) == {"head.classifier.weight", "head.classifier.bias", "up.weight"}
+    assert other.up.weight.shape == (21, 1, 16, 16)
+    torch.testing.assert_close(other.backbone.layer0[0].weight, official["base.0.0.weight"])
+
+
+def test_drnseg_matches_an_independent_official_forward(tmp_path) -> None:
+    """Official DRNSeg(drn_d_22) forward written with torch.nn.functional on the raw weights."""
+    backbone = official_state_dict("drn_d_22")
+    official = to_drnseg_layout(backbone, "drn_d_22", num_classes=4)
+    seg = create_model("drnseg_d_22", num_classes=4, upsample="transposed").eval()
+    torch.save(official, tmp_path / "seg.pth")
+    load_pretrained(seg, tmp_path / "seg.pth")
+
+    w = official
+
+    def bn(x: torch.Tensor, p: str) -> torch.Tensor:
+        return F.batch_norm(x, w[f"{p}.running_mean"], w[f"{p}.running_var"], w[f"{p}.weight"],
+                            w[f"{p}.bias"], False, 0.0, 1e-5)
+
+    def plain(x: torch.Tensor, base: int, n: int, stride: int, dil: int) -> torch.Tensor:
+        for i in range(n):
+            x = F.conv2d(x, w[f"base.{base}.{3 * i}.weight"], None, stride if i == 0 else 1,
+                         dil, dil)
+            x = F.relu(bn(x, f"base.{base}.{3 * i + 1}"))
+        return x
+
+    def basic(x: torch.Tensor, p: str, stride: int, dil: int) -> torch.Tensor:
+        out = F.relu(bn(F.conv2d(x, w[f"{p}.conv1.weight"], None, stride, dil, dil), f"{p}.bn1"))
+        out = bn(F.conv2d(out, w[f"{p}.conv2.weight"], None, 1, dil, dil), f"{p}.bn2")
+        short = x
+        if f"{p}.downsample.0.weight" in w:
+            short = bn(F.conv2d(x, w[f"{p}.downsample.0.weight"], None, stride),
+                       f"{p}.downsample.1")
+        return F.relu(out + short)
+
+    x = torch.randn(1, 3, 64, 48)
+    y = F.relu(bn(F.conv2d(x, w["base.0.0.weight"], None, 1, 3), "base.0.1"))
+    y = plain(y, 1, 1, 1, 1)
+    y = plain(y, 2, 1, 2, 1)
+    for base, stride, dil in ((3, 2, 1), (4, 2, 1), (5, 1, 2), (6, 1, 4)):
+        y = basic(y, f"base.{base}.0", stride, dil)
+        y = basic(y, f"base.{base}.1", 1, dil)
+    y = plain(y, 7, 1, 1, 2)
+    y = plain(y, 8, 1, 1, 1)
+    y = F.conv2d(y, w["seg.weight"], w["seg.bias"])
+    y = F.conv_transpose2d(y, w["up.weight"], stride=8, padding=4, groups=4)
+    with torch.no_grad():
+        torch.testing.assert_close(seg(x), y, rtol=1e-4, atol=1e-4)
+
+
+def test_drn_keeps_working_with_large_and_small_inputs() -> None:
+    # The official AvgPool2d(28) breaks for anything but 224x224 inputs.
+    model = create_model("drn_c_26", num_classes=3).eval()
+    for size in [(32, 32), (100, 60), (224, 224)]:
+        assert model(torch.randn(1, 3, *size)).shape == (1, 3)
