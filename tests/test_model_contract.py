@@ -28,7 +28,9 @@ def test_registry_is_complete() -> None:
                 "drn_c_26", "drn_c_42", "drn_c_58", "drn_d_22", "drn_d_24", "drn_d_38",
                 "drn_d_40", "drn_d_54", "drn_d_56", "drn_d_105", "drn_d_107"}
     assert set(BACKBONES) == expected
-    assert {f"drnseg_{n.removeprefix('drn_')}" for n in expected} == set(SEGMENTERS)
+    heads = {f"drnseg_{n.removeprefix('drn_')}" for n in expected}
+    heads |= {f"{head}_{n}" for head in ("deeplabv3", "fcn") for n in expected}
+    assert heads == set(SEGMENTERS)
 
 
 @pytest.mark.parametrize("name", BACKBONES)
@@ -73,13 +75,17 @@ def test_headless_and_pre_logits(name: str) -> None:
 
 @pytest.mark.parametrize("name", SEGMENTERS)
 def test_segmentation_output_matches_input_size(name: str) -> None:
-    model = create_model(name, num_classes=5)
+    model = create_model(name, num_classes=5, aux_head=True)
     assert isinstance(model, SegmentationModel)
     x = torch.randn(2, 3, 41, 35)
-    out = model(x)
-    assert out.shape == (2, 5, 41, 35)
-    out.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters())
+    out, aux = model.forward_with_aux(x)
+    assert out.shape == aux.shape == (2, 5, 41, 35)
+    (out.square().mean() + aux.square().mean()).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad}"
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.forward_with_aux(x)[0])
 
 
 @pytest.mark.parametrize("upsample", ["bilinear", "transposed"])

@@ -36,6 +36,7 @@ class Backbone(nn.Module):
     head_names: ClassVar[tuple[str, ...]] = ("avgpool", "fc")
     first_conv: ClassVar[str] = "conv1"  # adapted when a checkpoint has another in_chans
     classifier_names: ClassVar[tuple[str, ...]] = ("fc",)  # depend on num_classes
+    aux_stage: ClassVar[str] = "layer3"  # where segmentation models attach an auxiliary head
 
     feature_info: tuple[FeatureInfo, ...]
     num_features: int  # channels of forward_features' output

@@ -54,6 +54,8 @@ class DRNSpec:
 class DRN(Backbone):
     """Dilated residual network, arch ``"C"`` or ``"D"``."""
 
+    aux_stage = "layer5"  # DRN stages 3-6 correspond to ResNet layers 1-4
+
     def __init__(self, arch: Literal["C", "D"], block: type[BasicBlock] | type[Bottleneck],
                  layers: tuple[int, ...], *, num_classes: int = 1000, in_chans: int = 3,
                  norm_layer: NormLayer | str | None = None,

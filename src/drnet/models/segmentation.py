@@ -1,34 +1,42 @@
 """Segmentation models: a dilated backbone, a head, and upsampling to input resolution.
 
-Registered as ``drnseg_<backbone>`` (``drnseg_d_22``, ``drnseg_c_26``, ``drnseg_a_50``,
-``drnseg_resnet50``, ...): the official DRNSeg recipe on any drnet backbone.
+Every backbone is registered with every head: ``drnseg_<short>`` (the official DRNSeg recipe:
+``drnseg_d_22``, ``drnseg_c_26``, ``drnseg_a_50``, ``drnseg_resnet50``), ``deeplabv3_<name>``
+(ASPP with image pooling: ``deeplabv3_resnet101``, ``deeplabv3_drn_d_54``) and ``fcn_<name>``.
+All default to output stride 8; ``aux_head=True`` adds an FCN head on the backbone's
+``aux_stage`` for an auxiliary loss during training.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from drnet.layers import BilinearUpsample, TransposedBilinearUpsample
+from drnet.layers import BilinearUpsample, NormLayer, TransposedBilinearUpsample
 from drnet.models.base import Backbone, check_num_classes
-from drnet.models.heads import DRNHead
+from drnet.models.heads import DeepLabV3Head, DRNHead, FCNHead, aspp_rates
 from drnet.models.registry import ModelEntry, list_models, register_model
 
 Upsample = Literal["bilinear", "transposed"]
+HeadType = Literal["drnseg", "deeplabv3", "fcn"]
 _OFFICIAL_BASE = re.compile(r"^base\.(\d+)\.(.+)$")
 
 
 class SegmentationModel(nn.Module):
-    """``backbone.forward_features -> head -> up``; the output always has the input's size."""
+    """``backbone.forward_features -> head -> up``; the output always has the input's size.
 
-    first_conv: str
-    classifier_names = ("head.classifier", "up")  # their shapes depend on num_classes
+    ``forward`` returns the main logits only (one tensor, whatever the options); training code
+    that wants the auxiliary logits calls :meth:`forward_with_aux`.
+    """
+
+    classifier_names = ("head.classifier", "aux_head.classifier", "up")  # depend on num_classes
 
     def __init__(self, backbone: Backbone, head: nn.Module, *, num_classes: int,
-                 upsample: Upsample = "bilinear") -> None:
+                 upsample: Upsample = "bilinear", aux_head: nn.Module | None = None) -> None:
         super().__init__()
         if upsample not in ("bilinear", "transposed"):
             raise ValueError(f"upsample must be 'bilinear' or 'transposed', got {upsample!r}")
@@ -36,17 +44,31 @@ class SegmentationModel(nn.Module):
         self.output_stride = backbone.output_stride
         self.backbone = backbone
         self.head = head
+        self.aux_head = aux_head
         self.up = (TransposedBilinearUpsample(num_classes, backbone.output_stride)
                    if upsample == "transposed" else BilinearUpsample())
         self.first_conv = f"backbone.{backbone.first_conv}"
-        # Dropped when the model lacks them: the backbone's classifier, and the official
-        # transposed-conv weight when upsampling bilinearly (same sampling, see layers/upsample).
+        # Dropped when the model lacks them: the backbone's classifier, an auxiliary head, and
+        # the official transposed-conv weight when upsampling bilinearly (same sampling).
         self.unused_checkpoint_prefixes = (
-            "backbone.fc", "up", *(f"backbone.{p}" for p in backbone.unused_checkpoint_prefixes))
+            "backbone.fc", "up", "aux_head",
+            *(f"backbone.{p}" for p in backbone.unused_checkpoint_prefixes))
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, num_classes, H, W) for an input (N, C, H, W) of any size."""
         return self.up(self.head(self.backbone.forward_features(x)), x.shape[-2:])
+
+    def forward_with_aux(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Main and auxiliary logits, both at input size (aux is ``None`` without aux head)."""
+        if self.aux_head is None:
+            return self(x), None
+        features, stage = x, None
+        for name in self.backbone.trunk_names:
+            features = getattr(self.backbone, name)(features)
+            if name == self.backbone.aux_stage:
+                stage = features
+        size = x.shape[-2:]
+        return self.up(self.head(features), size), self.up(self.aux_head(stage), size)
 
     def adapt_checkpoint(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """Accept the official DRNSeg layout and plain backbone checkpoints.
@@ -70,33 +92,54 @@ class SegmentationModel(nn.Module):
         return state
 
 
-def build_drnseg(backbone_name: str, *, num_classes: int = 19, in_chans: int = 3,
-                 output_stride: int = 8, upsample: Upsample = "bilinear",
-                 dropout: float = 0.0, pretrained_backbone: bool | str | None = None,
-                 **backbone_kwargs: object) -> SegmentationModel:
-    """DRNSeg on ``backbone_name``: 1x1 conv classifier on the last stage, then upsampling.
-
-    Output stride 8 by default, for ResNets too (dense prediction wants resolution).
-    """
+def build_segmentation(head: HeadType, backbone_name: str, *, num_classes: int = 19,
+                       in_chans: int = 3, output_stride: int = 8,
+                       upsample: Upsample = "bilinear", aux_head: bool = False,
+                       aspp_rates: Sequence[int] | None = None, dropout: float | None = None,
+                       norm_layer: NormLayer | str | None = None,
+                       pretrained_backbone: bool | str | None = None,
+                       **backbone_kwargs: Any) -> SegmentationModel:
+    """``head`` on ``backbone_name`` at ``output_stride`` (8 by default: dense prediction wants
+    resolution). ``aspp_rates`` defaults to the output stride's rates (design.md §3)."""
     from drnet.models.factory import create_model  # the factory imports this module
 
     check_num_classes(num_classes)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1 for segmentation, got {num_classes}")
+    if aspp_rates is not None and head != "deeplabv3":
+        raise ValueError(f"aspp_rates applies to deeplabv3 models only, not {head}")
     backbone = create_model(backbone_name, num_classes=0, in_chans=in_chans,
-                            output_stride=output_stride,
+                            output_stride=output_stride, norm_layer=norm_layer,
                             pretrained=pretrained_backbone, **backbone_kwargs)
-    head = DRNHead(backbone.num_features, num_classes, dropout)
-    return SegmentationModel(backbone, head, num_classes=num_classes, upsample=upsample)
+    chs = backbone.num_features
+    if head == "drnseg":
+        head_module: nn.Module = DRNHead(chs, num_classes, dropout or 0.0)
+    elif head == "fcn":
+        head_module = FCNHead(chs, num_classes, 0.1 if dropout is None else dropout, norm_layer)
+    else:
+        rates = _default_rates(backbone.output_stride) if aspp_rates is None else aspp_rates
+        head_module = DeepLabV3Head(chs, num_classes, rates, norm_layer)
+    aux = None
+    if aux_head:
+        stage = next(f for f in backbone.feature_info if f.module == backbone.aux_stage)
+        aux = FCNHead(stage.num_chs, num_classes, 0.1, norm_layer)
+    return SegmentationModel(backbone, head_module, num_classes=num_classes, upsample=upsample,
+                             aux_head=aux)
 
 
-def seg_name(prefix: str, backbone: str) -> str:
-    """``drnseg_d_22`` for ``drn_d_22``; ``drnseg_resnet50`` for ``resnet50``."""
-    return f"{prefix}_{backbone.removeprefix('drn_')}"
+_default_rates = aspp_rates  # the argument of build_segmentation shadows the function
 
 
-for _backbone in list_models(family="resnet") + list_models(family="drn"):
-    register_model(ModelEntry(
-        seg_name("drnseg", _backbone), partial(build_drnseg, _backbone), family="segmentation",
-        default_output_stride=8,
-        description=f"DRNSeg head on {_backbone}"))
+def seg_name(head: HeadType, backbone: str) -> str:
+    """``drnseg_d_22`` for (drnseg, drn_d_22); ``deeplabv3_resnet101``; ``fcn_drn_d_38``."""
+    return f"drnseg_{backbone.removeprefix('drn_')}" if head == "drnseg" else f"{head}_{backbone}"
+
+
+_HEAD_DESCRIPTIONS = {"drnseg": "DRNSeg (1x1 classifier)", "deeplabv3": "DeepLabV3 (ASPP)",
+                      "fcn": "FCN head"}
+for _head, _text in _HEAD_DESCRIPTIONS.items():
+    for _backbone in list_models(family="resnet") + list_models(family="drn"):
+        register_model(ModelEntry(
+            seg_name(_head, _backbone), partial(build_segmentation, _head, _backbone),
+            family="segmentation", default_output_stride=8,
+            description=f"{_text} on {_backbone}"))
