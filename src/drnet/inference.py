@@ -1,0 +1,102 @@
+"""Full-image segmentation inference: whole image, sliding window, multi-scale + flip.
+
+Every mode returns class probabilities (softmax) at the input's size, so modes compose: a
+multi-scale run averages the probabilities of each scale (and its mirror image) after resizing
+them back, and a sliding-window run averages overlapping windows pixel by pixel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How to turn a segmentation model into full-image predictions."""
+
+    mode: Literal["whole", "slide"] = "whole"
+    crop_size: tuple[int, int] = (512, 512)  # sliding window size (H, W)
+    stride: tuple[int, int] = (341, 341)  # window step; < crop_size means overlap
+    scales: Sequence[float] = field(default=(1.0,))
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("whole", "slide"):
+            raise ValueError(f"inference mode must be 'whole' or 'slide', got {self.mode!r}")
+        if min(self.crop_size) < 1 or min(self.stride) < 1:
+            raise ValueError(f"crop_size and stride must be positive, got {self.crop_size}, "
+                             f"{self.stride}")
+        if any(s > c for s, c in zip(self.stride, self.crop_size, strict=True)):
+            raise ValueError(f"stride {self.stride} larger than crop_size {self.crop_size} "
+                             f"would leave pixels unpredicted")
+        if not self.scales or any(s <= 0 for s in self.scales):
+            raise ValueError(f"scales must be positive, got {self.scales}")
+
+
+def predict_whole(model: nn.Module, image: Tensor) -> Tensor:
+    """Probabilities (N, C, H, W) from one forward pass on the whole image."""
+    return model(image).softmax(dim=1)
+
+
+def _starts(length: int, crop: int, stride: int) -> list[int]:
+    """Window offsets covering [0, length): regular steps, the last one flush with the end."""
+    if length <= crop:
+        return [0]
+    starts = list(range(0, length - crop, stride))
+    return [*starts, length - crop]
+
+
+def predict_sliding(model: nn.Module, image: Tensor, crop_size: tuple[int, int],
+                    stride: tuple[int, int]) -> Tensor:
+    """Probabilities from overlapping ``crop_size`` windows, averaged where they overlap.
+
+    An image smaller than the window is padded (with zeros, i.e. the mean colour after
+    normalisation) and the prediction cropped back.
+    """
+    height, width = image.shape[-2:]
+    pad_h, pad_w = max(crop_size[0] - height, 0), max(crop_size[1] - width, 0)
+    padded = F.pad(image, (0, pad_w, 0, pad_h))
+    ph, pw = padded.shape[-2:]
+    total: Tensor | None = None
+    count = torch.zeros(1, 1, ph, pw, device=image.device, dtype=image.dtype)
+    for top in _starts(ph, crop_size[0], stride[0]):
+        for left in _starts(pw, crop_size[1], stride[1]):
+            window = padded[..., top:top + crop_size[0], left:left + crop_size[1]]
+            probs = predict_whole(model, window)
+            if total is None:
+                total = image.new_zeros(image.shape[0], probs.shape[1], ph, pw)
+            total[..., top:top + crop_size[0], left:left + crop_size[1]] += probs
+            count[..., top:top + crop_size[0], left:left + crop_size[1]] += 1
+    assert total is not None
+    return (total / count)[..., :height, :width]
+
+
+def segment(model: nn.Module, image: Tensor, config: InferenceConfig | None = None) -> Tensor:
+    """Class probabilities (N, C, H, W) for a normalised image batch, as ``config`` says."""
+    config = config or InferenceConfig()
+    size = image.shape[-2:]
+    total: Tensor | None = None
+    runs = 0
+    for scale in config.scales:
+        scaled = image if scale == 1 else F.interpolate(
+            image, scale_factor=scale, mode="bilinear", align_corners=False)
+        for flipped in (False, True) if config.flip else (False,):
+            x = scaled.flip(-1) if flipped else scaled
+            if config.mode == "slide":
+                probs = predict_sliding(model, x, config.crop_size, config.stride)
+            else:
+                probs = predict_whole(model, x)
+            if flipped:
+                probs = probs.flip(-1)
+            if probs.shape[-2:] != size:
+                probs = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+            total = probs if total is None else total + probs
+            runs += 1
+    assert total is not None
+    return total / runs
