@@ -88,6 +88,28 @@ def test_dilations_and_degridding(name: str) -> None:
                | set(model.layer8.modules()))
 
 
+@pytest.mark.parametrize(("output_stride", "reductions", "rates"), [
+    (16, [1, 2, 4, 8, 16, 16, 16, 16], [1, 1, 1, 1, 1, 2, 1, 1]),
+    (32, [1, 2, 4, 8, 16, 32, 32, 32], [1, 1, 1, 1, 1, 1, 1, 1]),
+])
+def test_other_output_strides_stride_again_and_shrink_dilations(
+        output_stride: int, reductions: list[int], rates: list[int]) -> None:
+    model = create_model("drn_d_22", output_stride=output_stride, features_only=True)
+    assert [f.reduction for f in model.feature_info] == reductions
+    assert [f.dilation for f in model.feature_info] == rates
+    assert model(torch.randn(1, 3, 64, 64))[-1].shape[-1] == 64 // output_stride
+    official = official_shapes("drn_d_22")  # weights are unchanged: still loadable
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {
+        k: v for k, v in official.items() if not k.startswith("fc.")}
+
+
+def test_dilation_override_removes_dilation() -> None:
+    model = create_model("drn_d_tiny", dilations=(1,) * 8)
+    for stage in range(1, 9):
+        assert set(_conv3x3(model, f"layer{stage}")) == {1}
+    assert model.output_stride == 8
+
+
 def test_degridding_stage_has_no_shortcut() -> None:
     model = create_model("drn_c_26").eval()
     block = model.layer7[0]

@@ -26,7 +26,7 @@ def _expected_size(size: int, reduction: int) -> int:
 def test_registry_is_complete() -> None:
     expected = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "drn_a_50",
                 "drn_c_26", "drn_c_42", "drn_c_58", "drn_d_22", "drn_d_24", "drn_d_38",
-                "drn_d_40", "drn_d_54", "drn_d_56", "drn_d_105", "drn_d_107"}
+                "drn_d_40", "drn_d_54", "drn_d_56", "drn_d_105", "drn_d_107", "drn_d_tiny"}
     assert set(BACKBONES) == expected
     heads = {f"drnseg_{n.removeprefix('drn_')}" for n in expected}
     heads |= {f"{head}_{n}" for head in ("deeplabv3", "fcn") for n in expected}
@@ -117,8 +117,11 @@ def test_unknown_names_and_arguments_explain_what_is_valid() -> None:
     with pytest.raises(ValueError, match=r"output_stride must be one of \(8, 16, 32\) for "
                                          r"resnet50, got 12"):
         create_model("resnet50", output_stride=12)
-    with pytest.raises(ValueError, match="output_stride must be 8 for drn_d_22"):
-        create_model("drn_d_22", output_stride=16)
+    with pytest.raises(ValueError, match=r"output_stride must be one of \(8, 16, 32\) for "
+                                         r"drn_d_22, got 4"):
+        create_model("drn_d_22", output_stride=4)
+    with pytest.raises(ValueError, match="dilations must be 8 ints"):
+        create_model("drn_d_22", dilations=(1, 2, 4))
     with pytest.raises(ValueError, match="num_classes must be an int >= 0"):
         create_model("resnet18", num_classes=-1)
     with pytest.raises(ValueError, match="in_chans"):

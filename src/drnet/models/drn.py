@@ -10,6 +10,7 @@ and 7-8 from BasicBlocks; DRN-D builds them from plain conv-BN-ReLU layers and u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -32,6 +33,7 @@ from drnet.models.base import (
     check_num_classes,
     init_weights,
 )
+from drnet.models.output_stride import VALID_OUTPUT_STRIDES
 from drnet.models.registry import ModelEntry, register_model
 
 CHANNELS = (16, 32, 64, 128, 256, 512, 512, 512)
@@ -48,7 +50,9 @@ class DRNSpec:
     arch: Literal["C", "D"]
     block: type[BasicBlock] | type[Bottleneck]
     layers: tuple[int, int, int, int, int, int, int, int]
-    published_params_m: float  # with the 1000-class head, as in the paper / official README
+    published_params_m: float | None  # with the 1000-class head (paper / official README)
+    channels: tuple[int, ...] = CHANNELS
+    description: str = ""
 
 
 class DRN(Backbone):
@@ -57,7 +61,9 @@ class DRN(Backbone):
     aux_stage = "layer5"  # DRN stages 3-6 correspond to ResNet layers 1-4
 
     def __init__(self, arch: Literal["C", "D"], block: type[BasicBlock] | type[Bottleneck],
-                 layers: tuple[int, ...], *, num_classes: int = 1000, in_chans: int = 3,
+                 layers: tuple[int, ...], *, channels: tuple[int, ...] = CHANNELS,
+                 strides: tuple[int, ...] = STRIDES, dilations: tuple[int, ...] = DILATIONS,
+                 num_classes: int = 1000, in_chans: int = 3,
                  norm_layer: NormLayer | str | None = None,
                  zero_init_residual: bool = False) -> None:
         super().__init__()
@@ -67,22 +73,22 @@ class DRN(Backbone):
         self.arch = arch
         self.num_classes = check_num_classes(num_classes)
         self.first_conv = "conv1" if arch == "C" else "layer0.0"
-        stem = nn.Conv2d(check_in_chans(in_chans), CHANNELS[0], 7, padding=3, bias=False)
+        stem = nn.Conv2d(check_in_chans(in_chans), channels[0], 7, padding=3, bias=False)
         if arch == "C":
-            self.conv1, self.bn1, self.relu = stem, norm(CHANNELS[0]), nn.ReLU(inplace=True)
+            self.conv1, self.bn1, self.relu = stem, norm(channels[0]), nn.ReLU(inplace=True)
         else:
-            self.layer0 = nn.Sequential(stem, norm(CHANNELS[0]), nn.ReLU(inplace=True))
+            self.layer0 = nn.Sequential(stem, norm(channels[0]), nn.ReLU(inplace=True))
 
-        info, inplanes, reduction = [], CHANNELS[0], 1
+        info, inplanes, reduction = [], channels[0], 1
         for i in range(8):
             plain = arch == "D" and i in (0, 1, 6, 7)
             stage_block = BasicBlock if i in (0, 1, 6, 7) else block
-            channels, stride, dilation = CHANNELS[i], STRIDES[i], DILATIONS[i]
+            width, stride, dilation = channels[i], strides[i], dilations[i]
             if plain:
-                stage = _conv_layers(inplanes, channels, layers[i], stride, dilation, norm)
-                outplanes = channels
+                stage = _conv_layers(inplanes, width, layers[i], stride, dilation, norm)
+                outplanes = width
             else:
-                stage, outplanes = _residual_stage(stage_block, inplanes, channels, layers[i],
+                stage, outplanes = _residual_stage(stage_block, inplanes, width, layers[i],
                                                    stride, dilation, residual=i < 6, norm=norm)
             self.add_module(f"layer{i + 1}", stage)
             inplanes, reduction = outplanes, reduction * stride
@@ -138,16 +144,36 @@ def _residual_stage(block: type[BasicBlock] | type[Bottleneck], inplanes: int, p
     return nn.Sequential(*layers), outplanes
 
 
+def drn_schedule(output_stride: int = OUTPUT_STRIDE, dilations: Sequence[int] | None = None,
+                 model_name: str = "drn") -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per-stage (strides, dilations) of a DRN.
+
+    Output stride 8 is the published network. At 16 or 32, stage 5 (and 6) stride again and
+    every later dilation shrinks by the same factor (floored at 1), so the network samples as
+    densely as before relative to its resolution. ``dilations`` (8 values) overrides them.
+    """
+    if output_stride not in VALID_OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {VALID_OUTPUT_STRIDES} for {model_name}, "
+                         f"got {output_stride}")
+    factor = output_stride // OUTPUT_STRIDE
+    strides = (*STRIDES[:4], *(2 if i < factor.bit_length() - 1 else 1 for i in range(4)))
+    rates = tuple(max(1, d // factor) for d in DILATIONS)
+    if dilations is not None:
+        rates = tuple(dilations)
+        if len(rates) != 8 or any(not isinstance(d, int) or d < 1 for d in rates):
+            raise ValueError(f"dilations must be 8 ints >= 1 (one per stage) for {model_name}, "
+                             f"got {rates}")
+    return strides, rates
+
+
 def build_drn(spec: DRNSpec, *, num_classes: int = 1000, in_chans: int = 3,
-              output_stride: int = OUTPUT_STRIDE, norm_layer: NormLayer | str | None = None,
+              output_stride: int = OUTPUT_STRIDE, dilations: Sequence[int] | None = None,
+              norm_layer: NormLayer | str | None = None,
               zero_init_residual: bool = False) -> DRN:
-    """Build ``spec``; DRNs are defined at output stride 8 only."""
-    if output_stride != OUTPUT_STRIDE:
-        raise ValueError(
-            f"output_stride must be 8 for {spec.name} (DRNs are defined at output stride 8), "
-            f"got {output_stride}; use a resnet for output stride 16 or 32"
-        )
-    model = DRN(spec.arch, spec.block, spec.layers, num_classes=num_classes, in_chans=in_chans,
+    """Build ``spec``: the published network at output stride 8, or see :func:`drn_schedule`."""
+    strides, rates = drn_schedule(output_stride, dilations, spec.name)
+    model = DRN(spec.arch, spec.block, spec.layers, channels=spec.channels, strides=strides,
+                dilations=rates, num_classes=num_classes, in_chans=in_chans,
                 norm_layer=norm_layer, zero_init_residual=zero_init_residual)
     if spec.arch == "C" and spec.block is Bottleneck:
         # The official checkpoint's unused stage-7 projection (see _residual_stage).
@@ -167,9 +193,14 @@ DRN_SPECS = (
     DRNSpec("drn_d_56", "D", Bottleneck, (1, 1, 3, 4, 6, 3, 2, 2), 40.53),
     DRNSpec("drn_d_105", "D", Bottleneck, (1, 1, 3, 4, 23, 3, 1, 1), 54.80),
     DRNSpec("drn_d_107", "D", Bottleneck, (1, 1, 3, 4, 23, 3, 2, 2), 59.52),
+    # Not in the paper: one block per stage, widths up to 128 (~0.9 M parameters) -- the
+    # scale of `drnet demo` and of `drnet fit` on the built-in synthetic set.
+    DRNSpec("drn_d_tiny", "D", BasicBlock, (1, 1, 1, 1, 1, 1, 1, 1), None,
+            (16, 16, 32, 64, 128, 128, 128, 128), "DRN-D, 1 block per stage, widths 16-128"),
 )
 
 for _spec in DRN_SPECS:
     register_model(ModelEntry(_spec.name, partial(build_drn, _spec), family="drn",
                               default_output_stride=OUTPUT_STRIDE,
-                              description=f"DRN-{_spec.arch}-{_spec.name.rsplit('_', 1)[1]}"))
+                              description=_spec.description
+                              or f"DRN-{_spec.arch}-{_spec.name.rsplit('_', 1)[1]}"))
