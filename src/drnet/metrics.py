@@ -29,6 +29,12 @@ class SegmentationMetrics(MulticlassConfusionMatrix):
             preds = preds.argmax(dim=1)
         super().update(preds, target)
 
+    def reset(self) -> None:
+        # Lightning evaluates under inference mode; a state created there would be an
+        # inference tensor that a later validation under no_grad (during fit) cannot update.
+        with torch.inference_mode(False):
+            super().reset()
+
     def compute(self) -> dict[str, Tensor]:  # type: ignore[override]
         return scores_from_confusion(super().compute())
 

@@ -1,0 +1,6 @@
+"""Lightning tasks: the only part of drnet that imports Lightning."""
+
+from drnet.tasks.classification import ClassificationTask
+from drnet.tasks.segmentation import SegmentationTask
+
+__all__ = ["ClassificationTask", "SegmentationTask"]

@@ -1,0 +1,67 @@
+"""Callbacks: plain progress lines for logs, and best/last checkpoints chosen by the task."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+
+class PlainProgress(Callback):
+    """Periodic one-line progress for logs and CI (a progress bar needs a terminal): every
+    ``every`` steps and at each epoch's end, with loss, learning rate, speed and ETA."""
+
+    def __init__(self, every: int = 50) -> None:
+        self.every = every
+        self._start = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.monotonic()
+        print(f"training: {trainer.estimated_stepping_batches} steps", flush=True)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        total = trainer.estimated_stepping_batches
+        if step % self.every and step != total:
+            return
+        elapsed = time.monotonic() - self._start
+        eta = elapsed / max(step, 1) * (total - step)
+        loss = trainer.callback_metrics.get("train/loss")
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        loss_text = f"{float(loss):.4f}" if loss is not None else "-"
+        print(f"step {step}/{total}  epoch {trainer.current_epoch}  loss {loss_text}  "
+              f"lr {lr:.2e}  {step / max(elapsed, 1e-9):.2f} it/s  eta {eta:.0f}s", flush=True)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        shown = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if shown:
+            text = "  ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
+            print(f"epoch {trainer.current_epoch} validation: {text}", flush=True)
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """``best.ckpt`` by the task's own metric (``task.monitor``, e.g. val/mIoU) and
+    ``last.ckpt`` for ``--ckpt_path last``; Lightning writes both atomically."""
+
+    def __init__(self, dirpath: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("filename", "best")
+        kwargs.setdefault("save_last", True)
+        kwargs.setdefault("mode", "max")
+        kwargs.setdefault("auto_insert_metric_name", False)
+        super().__init__(dirpath=dirpath, **kwargs)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.monitor is None:
+            self.monitor = getattr(pl_module, "monitor", None)
+        super().setup(trainer, pl_module, stage)
+
+
+def interactive() -> bool:
+    """Whether stdout is a terminal (a live progress bar is readable there)."""
+    return sys.stdout.isatty()

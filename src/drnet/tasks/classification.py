@@ -1,0 +1,91 @@
+"""``ClassificationTask``: image classification with top-1/top-5 accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+
+from drnet.models import Backbone, create_model
+from drnet.tasks.optim import Schedule, sgd_with_schedule
+
+
+class ClassificationTask(L.LightningModule):
+    """Cross-entropy (optional label smoothing), SGD with a per-iteration schedule."""
+
+    monitor = "val/top1"
+
+    def __init__(
+        self,
+        model: str = "drn_c_26",
+        num_classes: int = 1000,
+        model_kwargs: dict[str, Any] | None = None,
+        pretrained: str | None = None,
+        class_names: list[str] | None = None,
+        label_smoothing: float = 0.0,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        nesterov: bool = False,
+        head_lr_mult: float = 1.0,
+        schedule: Schedule = "cosine",
+        poly_power: float = 0.9,
+        warmup_iters: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained,
+                                  **(model_kwargs or {}))
+        if not isinstance(self.model, Backbone) or num_classes < 1:
+            raise ValueError(f"model must be a classification backbone with num_classes >= 1, "
+                             f"got {model!r} with num_classes={num_classes}")
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        top5 = min(5, num_classes)
+        self.metrics = {stage: {"top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+                                f"top{top5}": MulticlassAccuracy(num_classes, top_k=top5,
+                                                                 average="micro")}
+                        for stage in ("val", "test")}
+        for stage, metrics in self.metrics.items():  # register as submodules (device moves)
+            for name, metric in metrics.items():
+                self.add_module(f"{stage}_{name}", metric)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.model(image)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        loss = F.cross_entropy(self.model(batch["image"]), batch["target"],
+                               label_smoothing=self.hparams.label_smoothing)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+        logits = self.model(batch["image"])
+        for name, metric in self.metrics[stage].items():
+            metric.update(logits, batch["target"])
+            self.log(f"{stage}/{name}", metric, batch_size=logits.shape[0])
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        probs = self.model(batch["image"]).softmax(dim=1)
+        top = probs.topk(min(5, probs.shape[1]), dim=1)
+        return {"indices": top.indices, "probs": top.values, "path": batch.get("path")}
+
+    def configure_optimizers(self) -> dict:
+        hp = self.hparams
+        head = {id(p) for p in self.model.get_classifier().parameters()}
+        params = list(self.model.parameters())
+        groups = [{"params": [p for p in params if id(p) not in head], "lr": hp.lr},
+                  {"params": [p for p in params if id(p) in head], "lr": hp.lr * hp.head_lr_mult}]
+        return sgd_with_schedule(
+            [g for g in groups if g["params"]], momentum=hp.momentum,
+            weight_decay=hp.weight_decay, nesterov=hp.nesterov,
+            schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
+            warmup_iters=hp.warmup_iters, power=hp.poly_power)

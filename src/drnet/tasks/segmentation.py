@@ -1,0 +1,138 @@
+"""``SegmentationTask``: training, full-image evaluation and prediction for segmentation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from drnet.inference import InferenceConfig, segment
+from drnet.metrics import SegmentationMetrics, format_class_table
+from drnet.models import SegmentationModel, create_model
+from drnet.tasks.optim import Schedule, param_groups, sgd_with_schedule
+
+
+class SegmentationTask(L.LightningModule):
+    """Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
+    head learning rate and a per-iteration poly schedule; mIoU on full validation images.
+
+    The constructor's typed arguments are the YAML config schema (LightningCLI); they are all
+    plain values so checkpoints stay loadable with ``weights_only=True``.
+    """
+
+    monitor = "val/mIoU"
+
+    def __init__(
+        self,
+        model: str = "drnseg_d_22",
+        num_classes: int = 19,
+        model_kwargs: dict[str, Any] | None = None,
+        pretrained: str | None = None,
+        pretrained_backbone: str | None = None,
+        ignore_index: int = 255,
+        aux_weight: float = 0.0,
+        class_weights: list[float] | None = None,
+        class_names: list[str] | None = None,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        nesterov: bool = False,
+        head_lr_mult: float = 10.0,
+        schedule: Schedule = "poly",
+        poly_power: float = 0.9,
+        warmup_iters: int = 0,
+        val_mode: Literal["whole", "slide"] = "whole",
+        val_crop_size: tuple[int, int] = (512, 512),
+        val_stride: tuple[int, int] = (341, 341),
+        val_scales: tuple[float, ...] = (1.0,),
+        val_flip: bool = False,
+        print_class_table: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        kwargs = dict(model_kwargs or {})
+        if aux_weight > 0:
+            kwargs["aux_head"] = True
+        if pretrained_backbone is not None:
+            kwargs["pretrained_backbone"] = pretrained_backbone
+        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **kwargs)
+        if not isinstance(self.model, SegmentationModel):
+            raise ValueError(f"model must be a segmentation model (drnseg_*, deeplabv3_*, fcn_*), "
+                             f"got {model!r}")
+        if class_weights is not None and len(class_weights) != num_classes:
+            raise ValueError(f"class_weights needs {num_classes} values (num_classes), "
+                             f"got {len(class_weights)}")
+        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
+        self.register_buffer("class_weight", weight, persistent=False)
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"class_names needs {num_classes} names, got {len(self.class_names)}")
+        self.inference = InferenceConfig(val_mode, tuple(val_crop_size), tuple(val_stride),
+                                         tuple(val_scales), val_flip)
+        self.val_metrics = SegmentationMetrics(num_classes, ignore_index)
+        self.test_metrics = SegmentationMetrics(num_classes, ignore_index)
+        self.last_scores: dict[str, Tensor] = {}
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.model(image)
+
+    def loss(self, logits: Tensor, mask: Tensor) -> Tensor:
+        return F.cross_entropy(logits, mask, weight=self.class_weight,
+                               ignore_index=self.hparams.ignore_index)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        logits, aux = self.model.forward_with_aux(batch["image"])
+        loss = self.loss(logits, batch["mask"])
+        if aux is not None:
+            aux_loss = self.loss(aux, batch["mask"])
+            self.log("train/aux_loss", aux_loss)
+            loss = loss + self.hparams.aux_weight * aux_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at global step {self.global_step} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}); lower the learning rate or check the "
+                f"data; the last good checkpoint is kept")
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.val_metrics.update(segment(self.model, batch["image"], self.inference), batch["mask"])
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.test_metrics.update(segment(self.model, batch["image"], self.inference),
+                                 batch["mask"])
+
+    def on_validation_epoch_end(self) -> None:
+        self._report(self.val_metrics, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._report(self.test_metrics, "test")
+
+    def _report(self, metric: SegmentationMetrics, stage: str) -> None:
+        scores = metric.compute()  # summed over processes
+        metric.reset()
+        self.log_dict({f"{stage}/mIoU": scores["mIoU"].float(),
+                       f"{stage}/pixel_acc": scores["pixel_acc"].float(),
+                       f"{stage}/mean_acc": scores["mean_acc"].float()}, sync_dist=False)
+        self.last_scores = scores
+        if (self.hparams.print_class_table and self.trainer.is_global_zero
+                and not self.trainer.sanity_checking):
+            print(f"\n{stage} (epoch {self.current_epoch}):\n"
+                  f"{format_class_table(scores, self.class_names)}", flush=True)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        probs = segment(self.model, batch["image"], self.inference)
+        confidence, labels = probs.max(dim=1)
+        return {"labels": labels, "confidence": confidence, "path": batch.get("path")}
+
+    def configure_optimizers(self) -> dict:
+        hp = self.hparams
+        heads = [m for m in (self.model.head, self.model.aux_head) if m is not None]
+        return sgd_with_schedule(
+            param_groups(self.model.backbone, heads, hp.lr, hp.head_lr_mult),
+            momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov,
+            schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
+            warmup_iters=hp.warmup_iters, power=hp.poly_power)

@@ -1,0 +1,151 @@
+"""Lightning tasks on tiny in-memory data: losses, schedules, metrics, prediction writing."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from drnet.tasks import ClassificationTask, SegmentationTask
+from drnet.tasks.optim import lr_factor
+from drnet.tasks.writers import PredictionWriter, default_palette
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+
+
+class _Squares(Dataset):
+    """A bright square (class 1) on a dark background (class 0); border pixels ignored."""
+
+    def __init__(self, n: int, size: int = 32) -> None:
+        self.n, self.size = n, size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(i)
+        mask = torch.zeros(self.size, self.size, dtype=torch.long)
+        top, left = torch.randint(0, self.size // 2, (2,), generator=g).tolist()
+        mask[top:top + 12, left:left + 12] = 1
+        image = (mask.float() * 2 - 1).expand(3, -1, -1) + 0.1 * torch.randn(
+            3, self.size, self.size, generator=g)
+        mask[0, :] = 255
+        return {"image": image, "mask": mask, "target": int(mask.eq(1).sum() > 100),
+                "path": f"sample_{i}.png"}
+
+
+class _Data(L.LightningDataModule):
+    num_classes = 2
+    class_names = ("background", "square")
+    palette = ((0, 0, 0), (255, 0, 0))
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_Squares(16), batch_size=4, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(_Squares(4), batch_size=2)
+
+    test_dataloader = val_dataloader
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(_Squares(3), batch_size=2)
+
+
+def _trainer(tmp_path, **kwargs) -> L.Trainer:
+    defaults = {"default_root_dir": tmp_path, "logger": False, "enable_checkpointing": False,
+                "enable_progress_bar": False, "enable_model_summary": False,
+                "accelerator": "cpu", "deterministic": True}
+    return L.Trainer(**{**defaults, **kwargs})
+
+
+def test_segmentation_task_learns_and_reports_full_image_metrics(tmp_path) -> None:
+    L.seed_everything(0)
+    task = SegmentationTask(model="drnseg_d_tiny", num_classes=2, aux_weight=0.4, lr=0.02,
+                            class_names=["background", "square"], print_class_table=False)
+    trainer = _trainer(tmp_path, max_epochs=6)
+    # Validating first also guards against metric state created under inference mode
+    # breaking the no_grad validation inside fit.
+    before = trainer.validate(task, datamodule=_Data(), verbose=False)[0]
+    trainer.fit(task, datamodule=_Data())
+    scores = trainer.validate(task, datamodule=_Data(), verbose=False)[0]
+    assert scores["val/mIoU"] > before["val/mIoU"] + 0.15  # learning happened
+    assert 0 <= scores["val/pixel_acc"] <= 1
+    assert trainer.global_step == 24
+
+
+def test_segmentation_head_gets_ten_times_the_learning_rate(tmp_path) -> None:
+    task = SegmentationTask(model="drnseg_d_tiny", num_classes=2, lr=0.01, head_lr_mult=10,
+                            warmup_iters=2)
+    trainer = _trainer(tmp_path, max_steps=4)
+    trainer.fit(task, datamodule=_Data())
+    groups = trainer.optimizers[0].param_groups
+    assert len(groups) == 2
+    assert groups[1]["initial_lr"] == pytest.approx(10 * groups[0]["initial_lr"])
+    backbone = {id(p) for p in task.model.backbone.parameters()}
+    assert all(id(p) in backbone for p in groups[0]["params"])
+
+
+def test_poly_schedule_with_warmup_by_hand() -> None:
+    f = lr_factor("poly", total_steps=100, warmup_iters=10, warmup_ratio=0.1, power=0.9)
+    assert f(0) == pytest.approx(0.1)
+    assert f(5) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert f(10) == pytest.approx((1 - 0.1) ** 0.9)
+    assert f(100) == 0.0
+    cosine = lr_factor("cosine", total_steps=10)
+    assert cosine(5) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    with pytest.raises(ValueError, match="schedule must be"):
+        lr_factor("step", 10)  # type: ignore[arg-type]
+
+
+def test_nan_loss_stops_with_the_step_named(tmp_path) -> None:
+    task = SegmentationTask(model="drnseg_d_tiny", num_classes=2, lr=1e30)
+    with pytest.raises(FloatingPointError, match="at global step"):
+        _trainer(tmp_path, max_epochs=3).fit(task, datamodule=_Data())
+
+
+def test_task_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="segmentation model"):
+        SegmentationTask(model="resnet18", num_classes=2)
+    with pytest.raises(ValueError, match="class_weights needs 2 values"):
+        SegmentationTask(model="drnseg_d_tiny", num_classes=2, class_weights=[1.0])
+
+
+def test_prediction_writer_writes_label_and_overlay_pngs(tmp_path) -> None:
+    task = SegmentationTask(model="drnseg_d_tiny", num_classes=2)
+    writer = PredictionWriter(str(tmp_path / "out"))
+    _trainer(tmp_path, callbacks=[writer]).predict(task, datamodule=_Data(),
+                                                  return_predictions=False)
+    labels = sorted(p.name for p in (tmp_path / "out").glob("*_labels.png"))
+    assert labels == ["sample_0_labels.png", "sample_1_labels.png", "sample_2_labels.png"]
+    label = Image.open(tmp_path / "out" / "sample_0_labels.png")
+    overlay = Image.open(tmp_path / "out" / "sample_0_overlay.png")
+    assert label.mode == "L"
+    assert label.size == (32, 32)
+    assert overlay.mode == "RGB"
+    assert overlay.size == (32, 32)
+    assert set(np.asarray(label).ravel().tolist()) <= {0, 1}
+
+
+def test_classification_task(tmp_path) -> None:
+    task = ClassificationTask(model="resnet18", num_classes=2, lr=0.01)
+    trainer = _trainer(tmp_path, max_epochs=1)
+    trainer.fit(task, datamodule=_Data())
+    scores = trainer.validate(task, datamodule=_Data(), verbose=False)[0]
+    assert set(scores) == {"val/top1", "val/top2"}
+    writer = PredictionWriter(str(tmp_path / "out"))
+    _trainer(tmp_path, callbacks=[writer]).predict(task, datamodule=_Data(),
+                                                  return_predictions=False)
+    rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "path,rank,class,probability"
+    assert len(rows) == 1 + 3 * 2  # three images, top-2 (two classes)
+
+
+def test_default_palette_is_voc() -> None:
+    palette = default_palette(4)
+    assert palette == [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0)]
