@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,32 +21,18 @@ def _seed() -> None:
 
 
 # Tiny data sets in the real on-disk layouts (tests/fixtures/datasets.py), written once per
-# session (per xdist worker) and shared: tests must not modify them.
-@pytest.fixture(scope="session")
-def cityscapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return datasets.make_cityscapes(tmp_path_factory.mktemp("cityscapes"))
+# session (per xdist worker) and shared: tests must not modify them. Fixture names:
+# cityscapes_root, voc_root, drn_lists_root, folder_root, imagefolder_root, cifar10_root.
+def _dataset_root(name: str, make: Callable[[Path], Path]) -> Callable[..., Path]:
+    @pytest.fixture(scope="session", name=f"{name}_root")
+    def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return make(tmp_path_factory.mktemp(name))
+    return root
 
 
-@pytest.fixture(scope="session")
-def voc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return datasets.make_voc(tmp_path_factory.mktemp("voc"))
-
-
-@pytest.fixture(scope="session")
-def drn_lists_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return datasets.make_drn_lists(tmp_path_factory.mktemp("drn_lists"))
-
-
-@pytest.fixture(scope="session")
-def folder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return datasets.make_folder(tmp_path_factory.mktemp("folder"))
-
-
-@pytest.fixture(scope="session")
-def imagefolder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return datasets.make_imagefolder(tmp_path_factory.mktemp("imagefolder"))
-
-
-@pytest.fixture(scope="session")
-def cifar10_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return datasets.make_cifar10(tmp_path_factory.mktemp("cifar10"))
+cityscapes_root = _dataset_root("cityscapes", datasets.make_cityscapes)
+voc_root = _dataset_root("voc", datasets.make_voc)
+drn_lists_root = _dataset_root("drn_lists", datasets.make_drn_lists)
+folder_root = _dataset_root("folder", datasets.make_folder)
+imagefolder_root = _dataset_root("imagefolder", datasets.make_imagefolder)
+cifar10_root = _dataset_root("cifar10", datasets.make_cifar10)

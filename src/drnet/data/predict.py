@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from PIL import Image
-from torch.utils.data import Dataset
 
 from drnet.data.folder import IMAGE_EXTENSIONS, list_images
-from drnet.data.segmentation_dataset import require_files
-from drnet.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    finish_sample,
-    segmentation_eval_transforms,
-    to_segmentation_sample,
-)
+from drnet.data.segmentation_dataset import SegmentationFiles, require_files
+from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, segmentation_eval_transforms
 
 
 def resolve_images(source: str | Path) -> list[Path]:
@@ -47,19 +37,11 @@ def resolve_images(source: str | Path) -> list[Path]:
     return [source]
 
 
-class PredictImages(Dataset):
+class PredictImages(SegmentationFiles):
     """Samples ``{"image": float (3, H, W) normalised, "path": str}`` at the original size."""
 
     def __init__(self, source: str | Path, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD) -> None:
-        self.images = resolve_images(source)
-        self.transforms = segmentation_eval_transforms(mean, std)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        path = self.images[index]
-        with Image.open(path) as img:
-            image = img.convert("RGB")
-        return finish_sample(self.transforms(to_segmentation_sample(image, None, str(path))))
+        super().__init__(resolve_images(source), None,
+                         transforms=segmentation_eval_transforms(mean, std),
+                         name=f"predict source {source}")

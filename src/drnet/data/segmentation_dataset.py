@@ -77,10 +77,12 @@ class SegmentationFiles(Dataset):
     ``{"image": float (3, H, W), "mask": int64 (H, W), "path": str}`` after ``transforms``."""
 
     def __init__(self, images: Sequence[Path], masks: Sequence[Path] | None, *,
-                 label_map: np.ndarray, transforms: Transform | None = None,
+                 label_map: np.ndarray | None = None, transforms: Transform | None = None,
                  name: str = "segmentation dataset") -> None:
         self.images = [Path(p) for p in images]
         self.masks = None if masks is None else [Path(p) for p in masks]
+        if self.masks is not None and label_map is None:
+            raise ValueError(f"{name}: masks need a label_map to decode them")
         if self.masks is not None and len(self.masks) != len(self.images):
             raise ValueError(f"{name}: {len(self.images)} images but {len(self.masks)} masks")
         require_files(self.images, f"{name} images")
@@ -99,7 +101,7 @@ class SegmentationFiles(Dataset):
             image = img.convert("RGB")
         mask = None
         if self.masks is not None:
-            mask = read_mask(self.masks[index], self.label_map)
+            mask = read_mask(self.masks[index], self.label_map)  # type: ignore[arg-type]
             if mask.shape != (image.height, image.width):
                 raise ValueError(f"mask {self.masks[index]} is {mask.shape[1]}x{mask.shape[0]} "
                                  f"but its image {path} is {image.width}x{image.height} (WxH)")
