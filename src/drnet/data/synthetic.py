@@ -3,11 +3,12 @@
 Each sample is drawn on the fly from ``(seed, split, index)``; nothing is stored. An image of
 ``image_size`` (default 128) holds, on a grey background:
 
-* two **bands**: axis-aligned rectangles (``band_thickness`` px thick, ``band_length`` px long,
-  all horizontal or all vertical), one in each half of the image. Every band looks the same —
-  mid-grey with the same noise — whatever its class;
-* one **tag** per band: a ``tag_size`` square of saturated red, green or blue that sits inside the
-  band at one of its two ends (chosen at random). Tags are the only coloured pixels;
+* ``num_bands`` (default 1) **bands**: axis-aligned rectangles, 24-48 px thick and 96-126 px long,
+  horizontal or vertical, each in its own horizontal (vertical) strip of the image. Every band
+  looks the same — mid-grey with the same noise — whatever its class;
+* one **tag** per band: the band's last ``tag_size`` (6) px at one of its two ends (chosen at
+  random), across its whole thickness, in saturated red, green or blue. Tags are the only
+  coloured pixels;
 * 2-4 **lines**: straight strokes, 1 or 2 px wide, bright grey, across the image and *under* the
   bands (a band hides the part of a line it covers).
 
@@ -22,12 +23,14 @@ Why it needs both. *Context*: the band's class is written only in its tag. A pix
 distance ``d`` from its tag (``tag_distance``, up to ``MAX_TAG_DISTANCE`` = 120 px at size 128)
 can only be classified by a network whose receptive field — a square of side ``r`` centred on the
 pixel — reaches the tag, i.e. ``r >= 2 d + 1``. Beyond it nothing in view depends on the class
-(band appearance, shape, position and the other band are drawn independently of it), so the best
-such a network can do is guess one of three classes. All pixels need ``r >= 241``; about a third
-of the band pixels lie beyond the 70 px half-width of a ResNet-18-sized net without dilation
-(``r`` ~ 141), none beyond a dilated one (``r`` ~ 285). *Resolution*: the lines are 1-2 px and the
-band edges are sharp; a network with output stride 32 computes its scores on a grid 32 px apart
-(4 x 4 at size 128) and upsamples them, so it cannot place a line, or an edge, to within a pixel.
+(band appearance, shape and position, and any other band, are drawn independently of it), so
+the best such a network can do is guess one of three classes. All pixels need ``r >= 241``; about
+a third of the band pixels lie beyond the 70 px half-width of a ResNet-18-sized net without
+dilation (``r`` ~ 141), none beyond a dilated one (``r`` ~ 285). *Resolution*: the lines are 1-2
+px and the band edges are sharp; a network with output stride 32 computes its scores on a grid
+32 px apart (4 x 4 at size 128) and upsamples them, so it cannot place a line, or an edge, to
+within a pixel. With ``num_bands=2`` a network must also tell which tag belongs to which band
+(harder to learn; the receptive-field argument is unchanged).
 
 Lines cover ~2 % of the pixels, so :data:`CLASS_WEIGHTS` weights them up for the loss.
 """
@@ -75,8 +78,8 @@ class ContextSegmentationDataset(Dataset):
     """``num_samples`` samples ``{"image", "mask", "path"}``, deterministic by
     ``(seed, split, index)`` (see the module docstring for the rule).
 
-    Geometry at ``image_size`` 128: ``tag_size`` 6, bands 20-36 px thick and 96-126 px long; at
-    other sizes the bands scale with the image (the tag does not).
+    Geometry at ``image_size`` 128 as in the module docstring; at other sizes the bands scale
+    with the image (the tag does not).
     """
 
     num_classes = len(CLASS_NAMES)
@@ -85,24 +88,27 @@ class ContextSegmentationDataset(Dataset):
     class_weights = CLASS_WEIGHTS
 
     def __init__(self, num_samples: int, image_size: int = 128, seed: int = 0,
-                 split: str = "train", *, tag_size: int = 6,
+                 split: str = "train", *, num_bands: int = 1, tag_size: int = 6,
                  transforms: Transform | None = None) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if image_size < 48:
-            raise ValueError(f"image_size must be >= 48 (two bands and their tags), "
-                             f"got {image_size}")
+            raise ValueError(f"image_size must be >= 48 (bands and their tags), got {image_size}")
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not 2 <= tag_size <= image_size // 8:
-            raise ValueError(f"tag_size must be in [2, {image_size // 8}], got {tag_size}")
+        if not 1 <= tag_size <= image_size // 8:
+            raise ValueError(f"tag_size must be in [1, {image_size // 8}], got {tag_size}")
         self.num_samples, self.image_size, self.seed, self.split = (
             num_samples, image_size, seed, split)
         self.tag_size = tag_size
         self.transforms = transforms
         scale = image_size / 128
-        self.band_thickness = (max(tag_size + 2, round(20 * scale)), round(36 * scale))
+        self.band_thickness = (round(24 * scale), round(48 * scale))
         self.band_length = (round(96 * scale), image_size - 2)
+        if num_bands < 1 or image_size // num_bands < self.band_thickness[1] + 4:
+            raise ValueError(f"num_bands must be >= 1 and leave each band a strip of at least "
+                             f"{self.band_thickness[1] + 4} px, got {num_bands}")
+        self.num_bands = num_bands
         self._coords = np.arange(image_size)
 
     def __len__(self) -> int:
@@ -129,24 +135,23 @@ class ContextSegmentationDataset(Dataset):
 
         colour = np.zeros((3, size, size))
         tag_distance = np.full((size, size), -1, dtype=np.int64)
-        half = size // 2
-        for top_of_half in (0, half):
+        strip = size // self.num_bands  # each band in its own strip: bands never touch
+        for top in range(0, strip * self.num_bands, strip):
             thickness = rng.integers(self.band_thickness[0], self.band_thickness[1] + 1)
-            y0 = top_of_half + rng.integers(2, half - 1 - thickness)
+            y0 = top + rng.integers(1, strip - thickness)
             length = rng.integers(self.band_length[0], self.band_length[1] + 1)
             x0 = rng.integers(1, size - length)
             cls = rng.integers(3)
             tx0 = x0 if rng.integers(2) == 0 else x0 + length - self.tag_size
-            ty0 = y0 + (thickness - self.tag_size) // 2
             rows = (coords >= y0) & (coords < y0 + thickness)
             cols = (coords >= x0) & (coords < x0 + length)
             band = rows[:, None] & cols[None, :]
             grey[band] = BAND_GREY
             mask[band] = 1 + cls
-            dy = np.maximum(np.maximum(ty0 - coords, coords - (ty0 + self.tag_size - 1)), 0)
+            # the tag spans the band's thickness: the distance runs along the band only
             dx = np.maximum(np.maximum(tx0 - coords, coords - (tx0 + self.tag_size - 1)), 0)
-            tag_distance[band] = np.maximum(dy[:, None], dx[None, :])[band]
-            colour[:, ty0:ty0 + self.tag_size, tx0:tx0 + self.tag_size] = (
+            tag_distance[band] = np.broadcast_to(dx[None, :], band.shape)[band]
+            colour[:, y0:y0 + thickness, tx0:tx0 + self.tag_size] = (
                 TAG_COLOURS[cls][:, None, None])
 
         noisy = grey + rng.uniform(-NOISE, NOISE, (size, size))
