@@ -172,6 +172,8 @@ def test_synthetic_context_batches() -> None:
     assert val["mask"].shape == (4, 128, 128)
     assert val["path"][0] == "synthetic-context/val/seed0/000000.png"
     assert set(val["mask"].unique().tolist()) <= set(range(5))
+    two = SyntheticContextDataModule(num_val=2, num_bands=2, val_batch_size=2)
+    assert two.val_dataloader().dataset.num_bands == 2
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [

@@ -120,10 +120,11 @@ class SyntheticContextDataModule(SegmentationDataModule):
     default_mean, default_std = synthetic.MEAN, synthetic.STD
 
     def __init__(self, *, num_train: int = 2048, num_val: int = 64, num_test: int = 64,
-                 image_size: int = 128, batch_size: int = 16, val_batch_size: int = 16,
-                 num_workers: int = 0, seed: int = 0, predict_path: str | None = None) -> None:
+                 image_size: int = 128, num_bands: int = 1, batch_size: int = 16,
+                 val_batch_size: int = 16, num_workers: int = 0, seed: int = 0,
+                 predict_path: str | None = None) -> None:
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
-        self.image_size = image_size
+        self.image_size, self.num_bands = image_size, num_bands
         self.split_names = {"train": "train", "val": "val", "test": "test"}
         super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
                          num_workers=num_workers, crop_size=image_size, scale_range=None,
@@ -134,4 +135,5 @@ class SyntheticContextDataModule(SegmentationDataModule):
 
     def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return synthetic.ContextSegmentationDataset(self.sizes[split], self.image_size,
-                                                    self.seed, split, transforms=transforms)
+                                                    self.seed, split, num_bands=self.num_bands,
+                                                    transforms=transforms)
