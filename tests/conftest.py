@@ -1,11 +1,15 @@
-"""Shared test settings: deterministic seeds, one thread per xdist worker."""
+"""Shared test settings: deterministic seeds, one thread per xdist worker, data-set fixtures."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
+
+from tests.fixtures import datasets
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # two workers on two cores: no oversubscription
@@ -14,3 +18,21 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+# Tiny data sets in the real on-disk layouts (tests/fixtures/datasets.py), written once per
+# session (per xdist worker) and shared: tests must not modify them. Fixture names:
+# cityscapes_root, voc_root, drn_lists_root, folder_root, imagefolder_root, cifar10_root.
+def _dataset_root(name: str, make: Callable[[Path], Path]) -> Callable[..., Path]:
+    @pytest.fixture(scope="session", name=f"{name}_root")
+    def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return make(tmp_path_factory.mktemp(name))
+    return root
+
+
+cityscapes_root = _dataset_root("cityscapes", datasets.make_cityscapes)
+voc_root = _dataset_root("voc", datasets.make_voc)
+drn_lists_root = _dataset_root("drn_lists", datasets.make_drn_lists)
+folder_root = _dataset_root("folder", datasets.make_folder)
+imagefolder_root = _dataset_root("imagefolder", datasets.make_imagefolder)
+cifar10_root = _dataset_root("cifar10", datasets.make_cifar10)

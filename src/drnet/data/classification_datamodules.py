@@ -1,0 +1,108 @@
+"""Classification DataModules: ImageFolder (ImageNet layout), CIFAR-10 pickles and a synthetic
+set. Batches are dicts ``{"image": float (N, 3, H, W) normalised, "target": int64 (N,)}``;
+predict yields ``{"image", "path"}`` at the images' own size (drnet classifiers pool globally).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from drnet.data import synthetic_classification as grating
+from drnet.data.classification import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    cifar10_dataset,
+    imagefolder_classes,
+    imagefolder_dataset,
+)
+from drnet.data.datamodule_base import DataModuleBase, Stats
+from drnet.data.transforms import (
+    classification_eval_transforms,
+    classification_train_transforms,
+)
+
+
+class ClassificationDataModule(DataModuleBase):
+    """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of ``__init__``
+    and implement :meth:`make_dataset`. ``val_batch_size`` defaults to ``batch_size`` (the
+    evaluation images have one size)."""
+
+    num_classes: int
+    class_names: list[str]
+
+    def __init__(self, *, batch_size: int = 64, val_batch_size: int | None = None,
+                 num_workers: int = 0, mean: Stats | None = None, std: Stats | None = None,
+                 seed: int = 0, predict_path: str | None = None) -> None:
+        if val_batch_size is None:
+            val_batch_size = batch_size
+        super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
+                         num_workers=num_workers, mean=mean, std=std, seed=seed,
+                         predict_path=predict_path)
+
+
+class ImageFolderDataModule(ClassificationDataModule):
+    """ImageNet layout ``root/{train,val}/<class>/<image>``: random-resized crops of
+    ``image_size`` for training; resize to ``resize_size`` and centre crop for val and test
+    (test reads ``test_split``, ``val`` by default)."""
+
+    def __init__(self, root: str, *, image_size: int = 224, resize_size: int = 256,
+                 train_split: str = "train", val_split: str = "val", test_split: str = "val",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root, self.image_size, self.resize_size = root, image_size, resize_size
+        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.class_names = imagefolder_classes(root, train_split)
+        self.num_classes = len(self.class_names)
+
+    def make_dataset(self, role: str) -> Dataset:
+        transform: Callable[..., Any] = (
+            classification_train_transforms(self.image_size, self.mean, self.std)
+            if role == "train" else classification_eval_transforms(
+                self.image_size, self.mean, self.std, resize_size=self.resize_size))
+        return imagefolder_dataset(self.root, self.splits[role], self.class_names, transform)
+
+
+class CIFAR10DataModule(ClassificationDataModule):
+    """CIFAR-10 python pickles under ``root/cifar-10-batches-py`` (never downloaded): training
+    on ``data_batch_1..5`` with pad-4 random crops and flips; validation and test on
+    ``test_batch``, as in the ResNet paper's CIFAR experiments."""
+
+    num_classes = len(CIFAR10_CLASSES)
+    class_names = CIFAR10_CLASSES
+    default_mean, default_std = CIFAR10_MEAN, CIFAR10_STD
+
+    def __init__(self, root: str, *, batch_size: int = 128, **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, **kwargs)
+        self.root = root
+
+    def make_dataset(self, role: str) -> Dataset:
+        if role == "train":
+            return cifar10_dataset(self.root, True, classification_train_transforms(
+                32, self.mean, self.std, padding=4))
+        return cifar10_dataset(self.root, False,
+                               classification_eval_transforms(32, self.mean, self.std))
+
+
+class SyntheticClassificationDataModule(ClassificationDataModule):
+    """Oriented gratings (:mod:`drnet.data.synthetic_classification`), generated on the fly and
+    deterministic by ``seed``: a classification pipeline with no files, for tests and defaults."""
+
+    default_mean, default_std = grating.MEAN, grating.STD
+
+    def __init__(self, *, num_classes: int = 4, image_size: int = 32, num_train: int = 256,
+                 num_val: int = 64, num_test: int = 64, batch_size: int = 32,
+                 num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        self.num_classes, self.image_size = num_classes, image_size
+        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+        self.class_names = grating.GratingClassification(1, num_classes, image_size).class_names
+
+    def make_dataset(self, role: str) -> Dataset:
+        return grating.GratingClassification(
+            self.sizes[role], self.num_classes, self.image_size, self.seed, role,
+            transform=v2.Normalize(list(self.mean), list(self.std)))

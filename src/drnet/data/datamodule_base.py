@@ -1,0 +1,89 @@
+"""What every drnet DataModule shares (imports Lightning): datasets per role, seeded loaders,
+the mean/std contract and predict on a file, folder or list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from drnet.data.predict import PredictImages
+from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+Stats = tuple[float, float, float]
+ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",),
+         None: ("train", "val", "test")}
+
+
+class DataModuleBase(L.LightningDataModule):
+    """Base class: subclasses implement :meth:`make_dataset` for the roles ``train``, ``val`` and
+    ``test``. ``mean``/``std`` (in [0, 1], for the model's input normalisation and for showing
+    images) are set in ``__init__``. ``seed`` fixes the shuffling order and the workers' seeds;
+    with ``num_workers=0`` augmentation draws from torch's global generator (``seed_everything``).
+    """
+
+    default_mean: Stats = IMAGENET_MEAN
+    default_std: Stats = IMAGENET_STD
+    collate_fn: Callable[[list[Any]], Any] | None = None
+
+    def __init__(self, *, batch_size: int, val_batch_size: int, num_workers: int,
+                 mean: Stats | None, std: Stats | None, seed: int,
+                 predict_path: str | None) -> None:
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        self.batch_size, self.val_batch_size, self.num_workers = (
+            batch_size, val_batch_size, num_workers)
+        self.seed, self.predict_path = seed, predict_path
+        self.mean = tuple(float(m) for m in (mean if mean is not None else self.default_mean))
+        self.std = tuple(float(s) for s in (std if std is not None else self.default_std))
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {self.mean}, "
+                             f"{self.std}")
+        self.datasets: dict[str, Dataset] = {}
+        # every __init__ argument of the subclass chain, for checkpoints and loggers
+        self.save_hyperparameters()
+
+    def make_dataset(self, role: str) -> Dataset:
+        """The dataset for ``role``: ``"train"``, ``"val"`` or ``"test"``."""
+        raise NotImplementedError
+
+    def predict_source(self) -> str:
+        """What ``predict_dataloader`` reads: ``predict_path`` unless a layout has a default."""
+        if self.predict_path is None:
+            raise ValueError(f"{type(self).__name__}: set predict_path (an image, a folder of "
+                             "images or a .txt list) to predict")
+        return self.predict_path
+
+    def setup(self, stage: str | None = None) -> None:
+        for role in ROLES.get(stage, ()):
+            if role not in self.datasets:
+                self.datasets[role] = (
+                    PredictImages(self.predict_source(), self.mean, self.std)
+                    if role == "predict" else self.make_dataset(role))
+
+    def _loader(self, role: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+        if role not in self.datasets:
+            self.setup({"train": "fit", "val": "validate"}.get(role, role))
+        return DataLoader(self.datasets[role], batch_size=batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=self.collate_fn,
+                          generator=torch.Generator().manual_seed(self.seed),
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.val_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.val_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", 1)  # images keep their own sizes

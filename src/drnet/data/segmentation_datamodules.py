@@ -1,0 +1,139 @@
+"""Segmentation DataModules, one per layout (design.md §6), plus the synthetic context set.
+
+Each ``__init__`` is a config schema: the layout's own arguments, then (``**kwargs``) those of
+:class:`~drnet.data.segmentation_datamodule.SegmentationDataModule` (batch sizes, workers, crop,
+scale, rotation, flip, ignore index, mean/std, seed, predict path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from drnet.data import synthetic
+from drnet.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, cityscapes_dataset
+from drnet.data.drn_lists import drn_list_dataset, read_info
+from drnet.data.folder import folder_dataset
+from drnet.data.segmentation_datamodule import SegmentationDataModule
+from drnet.data.transforms import segmentation_eval_transforms
+from drnet.data.voc import VOC_CLASSES, VOC_PALETTE, voc_colormap, voc_dataset
+
+
+def _names_and_palette(num_classes: int, class_names: list[str] | None,
+                       ) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """Given names (checked against ``num_classes``) or ``class_<i>``; the VOC colour map."""
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes")
+    names = list(class_names) if class_names is not None else [
+        f"class_{i}" for i in range(num_classes)]
+    return names, voc_colormap(num_classes)
+
+
+class CityscapesDataModule(SegmentationDataModule):
+    """Cityscapes fine annotations, 19 train ids (``leftImg8bit/``, ``gtFine/``); validates and
+    tests on ``val`` (the public ``test`` labels are blank)."""
+
+    num_classes = len(CITYSCAPES_CLASSES)
+    class_names = CITYSCAPES_CLASSES
+    palette = CITYSCAPES_PALETTE
+
+    def __init__(self, root: str, *, crop_size: int | tuple[int, int] = 896,
+                 **kwargs: Any) -> None:
+        self.root = root
+        super().__init__(crop_size=crop_size, **kwargs)
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
+        return cityscapes_dataset(self.root, split, transforms=transforms,
+                                  ignore_index=self.ignore_index)
+
+
+class VOCDataModule(SegmentationDataModule):
+    """Pascal VOC 2012 segmentation, 21 classes; ``root`` holds ``VOCdevkit``. ``train_split``
+    may be ``trainval`` (e.g. for a final model); validation and test use ``val``."""
+
+    num_classes = len(VOC_CLASSES)
+    class_names = VOC_CLASSES
+    palette = VOC_PALETTE
+
+    def __init__(self, root: str, *, train_split: str = "train",
+                 crop_size: int | tuple[int, int] = 512, **kwargs: Any) -> None:
+        self.root = root
+        self.split_names = {"train": train_split, "val": "val", "test": "val"}
+        super().__init__(crop_size=crop_size, **kwargs)
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
+        return voc_dataset(self.root, split, transforms=transforms,
+                           ignore_index=self.ignore_index)
+
+
+class DRNListDataModule(SegmentationDataModule):
+    """The official DRN list layout; ``mean``/``std`` default to ``info.json``'s. Validation and
+    test use ``val`` (the layout's ``test`` split has no labels); predict defaults to
+    ``test_images.txt``."""
+
+    def __init__(self, root: str, *, num_classes: int = 19,
+                 class_names: list[str] | None = None,
+                 crop_size: int | tuple[int, int] = 896, **kwargs: Any) -> None:
+        self.root = root
+        self.num_classes = num_classes
+        self.class_names, self.palette = _names_and_palette(num_classes, class_names)
+        self.default_mean, self.default_std = read_info(root)
+        super().__init__(crop_size=crop_size, **kwargs)
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
+        return drn_list_dataset(self.root, split, num_classes=self.num_classes,
+                                transforms=transforms, ignore_index=self.ignore_index)
+
+    def predict_source(self) -> str:
+        return self.predict_path or f"{self.root}/test_images.txt"
+
+
+class FolderSegmentationDataModule(SegmentationDataModule):
+    """``root/images/{split}/*`` with same-stem ``root/masks/{split}/*.png`` of train ids. A split
+    set to ``None`` (or ``""``) reads ``root/images`` and ``root/masks`` directly."""
+
+    def __init__(self, root: str, *, num_classes: int, class_names: list[str] | None = None,
+                 train_split: str | None = "train", val_split: str | None = "val",
+                 test_split: str | None = "val", **kwargs: Any) -> None:
+        self.root = root
+        self.num_classes = num_classes
+        self.class_names, self.palette = _names_and_palette(num_classes, class_names)
+        self.split_names = {"train": train_split, "val": val_split, "test": test_split}
+        super().__init__(**kwargs)
+
+    def read_split(self, split: str | None, transforms: Callable[..., Any]) -> Dataset:
+        return folder_dataset(self.root, split, num_classes=self.num_classes,
+                              transforms=transforms, ignore_index=self.ignore_index)
+
+
+class SyntheticContextDataModule(SegmentationDataModule):
+    """The built-in context set (:mod:`drnet.data.synthetic`), generated on the fly: no files,
+    no augmentation (every network sees the same data stream), one image size, so validation
+    batches may hold several images. ``class_weights`` holds the set's suggested loss weights."""
+
+    num_classes = synthetic.ContextSegmentationDataset.num_classes
+    class_names = synthetic.CLASS_NAMES
+    palette = synthetic.PALETTE
+    class_weights = synthetic.CLASS_WEIGHTS
+    default_mean, default_std = synthetic.MEAN, synthetic.STD
+
+    def __init__(self, *, num_train: int = 2048, num_val: int = 64, num_test: int = 64,
+                 image_size: int = 128, num_bands: int = 1, batch_size: int = 16,
+                 val_batch_size: int = 16, num_workers: int = 0, seed: int = 0,
+                 predict_path: str | None = None) -> None:
+        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+        self.image_size, self.num_bands = image_size, num_bands
+        self.split_names = {"train": "train", "val": "val", "test": "test"}
+        super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
+                         num_workers=num_workers, crop_size=image_size, scale_range=None,
+                         flip=False, ignore_index=255, seed=seed, predict_path=predict_path)
+
+    def train_transforms(self) -> Callable[..., Any]:
+        return segmentation_eval_transforms(self.mean, self.std)
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
+        return synthetic.ContextSegmentationDataset(self.sizes[split], self.image_size,
+                                                    self.seed, split, num_bands=self.num_bands,
+                                                    transforms=transforms)
