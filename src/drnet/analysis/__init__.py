@@ -3,6 +3,13 @@ pass, their check by backpropagation, the effective receptive field, gridding an
 planning. Needs only torch and torchvision (matplotlib for the PNG figures)."""
 
 from drnet.analysis.axis import Axis
+from drnet.analysis.gradient import (
+    AxisCheck,
+    GradientField,
+    all_paths_active,
+    gradient_field,
+    verify_receptive_field,
+)
 from drnet.analysis.receptive_field import (
     LayerRF,
     ReceptiveField,
@@ -13,9 +20,14 @@ from drnet.analysis.tracer import UnsupportedLayerError
 
 __all__ = [
     "Axis",
+    "AxisCheck",
+    "GradientField",
     "LayerRF",
     "ReceptiveField",
     "StageRF",
     "UnsupportedLayerError",
+    "all_paths_active",
+    "gradient_field",
     "receptive_field",
+    "verify_receptive_field",
 ]
