@@ -10,6 +10,14 @@ from drnet.analysis.gradient import (
     gradient_field,
     verify_receptive_field,
 )
+from drnet.analysis.gridding import Gridding, GriddingRow, gridding
+from drnet.analysis.planning import (
+    RateCheck,
+    check_rates,
+    path_counts,
+    plan_rates,
+    sampled_offsets,
+)
 from drnet.analysis.receptive_field import (
     LayerRF,
     ReceptiveField,
@@ -22,12 +30,20 @@ __all__ = [
     "Axis",
     "AxisCheck",
     "GradientField",
+    "Gridding",
+    "GriddingRow",
     "LayerRF",
+    "RateCheck",
     "ReceptiveField",
     "StageRF",
     "UnsupportedLayerError",
     "all_paths_active",
+    "check_rates",
     "gradient_field",
+    "gridding",
+    "path_counts",
+    "plan_rates",
     "receptive_field",
+    "sampled_offsets",
     "verify_receptive_field",
 ]
