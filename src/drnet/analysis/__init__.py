@@ -3,6 +3,7 @@ pass, their check by backpropagation, the effective receptive field, gridding an
 planning. Needs only torch and torchvision (matplotlib for the PNG figures)."""
 
 from drnet.analysis.axis import Axis
+from drnet.analysis.erf import EffectiveRF, effective_receptive_field
 from drnet.analysis.gradient import (
     AxisCheck,
     GradientField,
@@ -29,6 +30,7 @@ from drnet.analysis.tracer import UnsupportedLayerError
 __all__ = [
     "Axis",
     "AxisCheck",
+    "EffectiveRF",
     "GradientField",
     "Gridding",
     "GriddingRow",
@@ -39,6 +41,7 @@ __all__ = [
     "UnsupportedLayerError",
     "all_paths_active",
     "check_rates",
+    "effective_receptive_field",
     "gradient_field",
     "gridding",
     "path_counts",
