@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random inputs averaged for --erf (default 8)")
     parser.add_argument("--random-weights", action="store_true",
                         help="--erf: re-initialise the weights for every sample")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for the model's random initialisation and --erf inputs "
+                             "(default 0), so runs repeat exactly")
     parser.add_argument("--check", action="store_true",
                         help="verify the last spatial stage's field by backpropagation")
     parser.add_argument("--rates", type=_ints, metavar="R1,R2,...",
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_rates(args)
     if args.model is None:
         raise ValueError("give a MODEL (e.g. drn_d_22 or torchvision:resnet50) or --rates")
+    import torch
+
     from drnet.analysis import (
         effective_receptive_field,
         gridding,
@@ -81,13 +86,15 @@ def run(args: argparse.Namespace) -> int:
         verify_receptive_field,
     )
 
+    torch.manual_seed(args.seed)
     model = build_model(args.model, args.output_stride)
     report = receptive_field(model, args.input, stages=args.stages, name=args.model)
     grid = gridding(report)
     erf = None
     if args.erf:
         erf = effective_receptive_field(model, args.input, samples=args.erf_samples,
-                                        random_weights=args.random_weights, name=args.model)
+                                        random_weights=args.random_weights, seed=args.seed,
+                                        name=args.model)
     checks = verify_receptive_field(model) if args.check else None
     if args.json:
         print(json.dumps({"receptive_field": report.to_dict(), "gridding": grid.to_dict(),
