@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from drnet.analysis.gradient import input_gradients
 from drnet.analysis.receptive_field import check_input_size, receptive_field
-from drnet.analysis.tracer import input_channels
+from drnet.analysis.tracer import input_channels, model_device
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,9 @@ def effective_receptive_field(model: nn.Module, input_size: int | Sequence[int] 
     size = check_input_size(input_size)
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be an int >= 1, got {samples!r}")
+    if model_device(model).type == "meta":
+        raise ValueError("the model is on the meta device; the effective receptive field needs "
+                         "real weights")
     chans = input_channels(model) if in_chans is None else in_chans
     report = receptive_field(model, size, in_chans=chans, stages=None if at is None else [at])
     stage = report.stage(at) if at is not None else report.last_spatial_stage

@@ -26,7 +26,7 @@ from drnet.analysis.receptive_field import (
     check_input_size,
     receptive_field,
 )
-from drnet.analysis.tracer import UnsupportedLayerError, input_channels
+from drnet.analysis.tracer import UnsupportedLayerError, input_channels, model_device
 
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
          FrozenBatchNorm2d)
@@ -128,7 +128,7 @@ def input_gradients(model: nn.Module, inputs: Tensor, positions: Sequence[tuple[
     Each batch element backpropagates from its own output position in one backward pass
     (the model must be in eval mode so batch elements stay independent).
     """
-    x = inputs.detach().requires_grad_(True)
+    x = inputs.detach().to(model_device(model)).requires_grad_(True)
     out = probe_output(model, x, at)
     if out.dim() != 4:
         raise ValueError(f"the probed output has shape {tuple(out.shape)}; pick a module with a "
@@ -140,7 +140,7 @@ def input_gradients(model: nn.Module, inputs: Tensor, positions: Sequence[tuple[
             raise ValueError(f"position {(r, c)} is outside the {tuple(out.shape[2:])} output")
     target = sum(out[b, :, r, c].sum() for b, (r, c) in enumerate(positions))
     (grad,) = torch.autograd.grad(target, x)
-    return grad.abs().sum(1)
+    return grad.abs().sum(1).cpu()
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def gradient_field(model: nn.Module, input_size: int | Sequence[int], *, at: str
     net = all_paths_active(model, dtype) if active else model
     x = torch.ones(1, chans, height, width, dtype=dtype)
     with torch.no_grad():
-        out_size = tuple(probe_output(net, x, at).shape[-2:])
+        out_size = tuple(probe_output(net, x.to(model_device(net)), at).shape[-2:])
     pos = position or ((out_size[0] - 1) // 2, (out_size[1] - 1) // 2)
     magnitude = input_gradients(net, x, [pos], at)[0]
     nonzero = magnitude > 0

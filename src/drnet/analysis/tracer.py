@@ -7,7 +7,7 @@ operation and tag each stage's input as a new origin, so fields are also known r
 every stage (what gridding needs). Nothing depends on layer names or model classes.
 
 The pass runs on the ``meta`` device (shapes only, no arithmetic); a model whose forward needs
-real values (``.item()``, data-dependent branches) is retried once on the CPU with zeros.
+real values (``.item()``, data-dependent branches) is retried once, with zeros, on its own device.
 """
 
 from __future__ import annotations
@@ -214,6 +214,12 @@ def _feature_modules(model: nn.Module) -> list[str]:
         else []
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters (or buffers) live; the CPU for a model without any."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
 def input_channels(model: nn.Module) -> int:
     """Channels the first convolution expects (3 when there is none)."""
     conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
@@ -244,7 +250,7 @@ def _run(model: nn.Module, input_size: tuple[int, int], in_chans: int, stages: S
     handles = list(itertools.chain.from_iterable(
         (m.register_forward_pre_hook(tracer.enter), m.register_forward_hook(tracer.leave))
         for m in modules))
-    device = "meta" if meta else "cpu"
+    device = torch.device("meta") if meta else model_device(model)
     x = torch.zeros(1, in_chans, *input_size, device=device)
     tracer.infos[x] = Info(L.image_layout(x.shape), {INPUT: (Axis.identity(), Axis.identity())})
     try:
@@ -263,5 +269,5 @@ def _run(model: nn.Module, input_size: tuple[int, int], in_chans: int, stages: S
         info = tracer.infos.get(t)
         tracer.trace.outputs.append((tuple(t.shape[1:]),
                                      info.axes.get(INPUT) if info is not None else None))
-    tracer.trace.device = device
+    tracer.trace.device = str(device)
     return tracer.trace
