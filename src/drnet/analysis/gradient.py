@@ -115,7 +115,7 @@ def probe_output(model: nn.Module, x: Tensor, at: str | None = None) -> Tensor:
 
 
 def _first_tensor(output: object, what: str) -> Tensor:
-    tensors = flat_tensors([output] if not isinstance(output, dict) else list(output.values()))
+    tensors = flat_tensors([output])
     if not tensors:
         raise ValueError(f"{what} returned no tensor")
     return tensors[0]

@@ -8,7 +8,7 @@ outputs'; :mod:`~drnet.analysis.window_ops` and :mod:`~drnet.analysis.tensor_ops
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +67,11 @@ class UnsupportedOperation(ValueError):  # noqa: N818  (mirrors the Python built
 
 def first(infos: Sequence[Info | None], what: str) -> Info:
     """The info of an operation's main input (e.g. a convolution's image, not its weight)."""
-    if infos[0] is None or any(i is not None for i in infos[1:]):
-        raise UnsupportedOperation(f"{what} whose weights or parameters depend on the image")
+    if any(i is not None for i in infos[1:]):
+        raise UnsupportedOperation(f"a {what} whose weights or other inputs are computed from "
+                                   "the image")
+    if infos[0] is None:
+        raise UnsupportedOperation(f"a {what} of a constant with image-dependent arguments")
     return infos[0]
 
 
@@ -111,13 +114,15 @@ def merge(infos: Sequence[Info]) -> dict[str, Axes]:
 
 
 def flat_tensors(values: Any) -> list[Tensor]:
-    """Tensors among (nested lists/tuples of) arguments, in order."""
+    """Tensors among (nested lists, tuples and dicts of) values, in order."""
     out: list[Tensor] = []
     for v in values:
         if isinstance(v, Tensor):
             out.append(v)
         elif isinstance(v, list | tuple):
             out.extend(flat_tensors(v))
+        elif isinstance(v, Mapping):
+            out.extend(flat_tensors(v.values()))
     return out
 
 

@@ -62,7 +62,7 @@ def _per_pixel(func, a, outs, infos) -> Step:
     # Normalisation counts as per pixel: its statistics are treated as constants, as a trained
     # BatchNorm's are in eval mode (design decision; GroupNorm couples positions only through
     # statistics).
-    info = first(infos, "this operation")
+    info = first(infos, "normalisation")
     return Step([(outs[0], Info(L.resize(info.layout, outs[0].shape), info.axes))])
 
 
@@ -72,7 +72,7 @@ _REDUCTIONS = (aten.mean, aten.sum, aten.amax, aten.amin, aten.max, aten.min, at
 
 @rule(*_REDUCTIONS)
 def _reduction(func, a, outs, infos) -> Step:
-    info, x = first(infos, "this operation"), a["self"]
+    info, x = first(infos, "reduction"), a["self"]
     dims = a.get("dim")
     dims = list(range(x.dim())) if dims is None or dims == [] else (
         [dims] if isinstance(dims, int) else list(dims))
@@ -85,7 +85,7 @@ def _reduction(func, a, outs, infos) -> Step:
 
 @rule(aten._softmax, aten._log_softmax)
 def _softmax(func, a, outs, infos) -> Step:
-    info = first(infos, "this operation")
+    info = first(infos, "softmax")
     names = L.names_in(info.layout, [a["dim"] % a["self"].dim()])
     return Step([(outs[0], info.pool(names))], "softmax" if names else None)
 
@@ -125,7 +125,7 @@ _SAME = (aten.alias, aten.detach, aten.clone, aten._to_copy, aten.lift_fresh,
 
 @rule(*_VIEWS, *_SAME, aten.as_strided, aten.as_strided_)
 def _reshape(func, a, outs, infos) -> Step:
-    info, out = first(infos, "this operation"), outs[0]
+    info, out = first(infos, "reshape"), outs[0]
     if func.overloadpacket in (aten.as_strided, aten.as_strided_) and \
             tuple(out.shape) != tuple(a["self"].shape):
         raise UnsupportedOperation("as_strided with a new shape")
@@ -138,7 +138,7 @@ def _reshape(func, a, outs, infos) -> Step:
 
 @rule(aten.permute, aten.transpose, aten.t)
 def _permute(func, a, outs, infos) -> Step:
-    info = first(infos, "this operation")
+    info = first(infos, "permute")
     n = len(info.layout)
     if func.overloadpacket is aten.permute:
         order = list(a["dims"])
@@ -151,7 +151,7 @@ def _permute(func, a, outs, infos) -> Step:
 
 @rule(aten.expand)
 def _expand(func, a, outs, infos) -> Step:
-    info, out = first(infos, "this operation"), outs[0]
+    info, out = first(infos, "broadcast (expand)"), outs[0]
     extra = out.dim() - len(info.layout)
     padded = (*L.anonymous(out.shape[:extra]), *info.layout)
     spread = {n for d, atoms in enumerate(padded) for n, size in atoms

@@ -165,8 +165,9 @@ class _Tracer(TorchDispatchMode):
 
     def error(self, message: str) -> UnsupportedLayerError:
         module = self.stack[-1] if self.stack else None
-        where = (f"module {self.names[module]!r} ({type(module).__name__})"
-                 if module is not None else "the model's own forward")
+        name = self.names[module] if module is not None else ""
+        where = (f"module {name!r} ({type(module).__name__})" if name
+                 else f"the model's own forward ({type(module).__name__})")
         return UnsupportedLayerError(f"{where}: {message}. Supported: {SUPPORTED}")
 
 
@@ -265,7 +266,7 @@ def _run(model: nn.Module, input_size: tuple[int, int], in_chans: int, stages: S
     finally:
         for handle in handles:
             handle.remove()
-    for t in flat_tensors([output] if not isinstance(output, Mapping) else output.values()):
+    for t in flat_tensors([output]):
         info = tracer.infos.get(t)
         tracer.trace.outputs.append((tuple(t.shape[1:]),
                                      info.axes.get(INPUT) if info is not None else None))
