@@ -67,6 +67,20 @@ def test_torchvision_models_and_the_layer_table(capsys: pytest.CaptureFixture[st
     assert row(out, "layer4.2.conv2")[:5] == ["layer4.2.conv2", "conv2d", "3", "1", "4"]
 
 
+def test_torchvision_segmentation_models_need_no_download(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # FCN-ResNet50's backbone is ResNet-50 at output stride 8: the same 427 px (à trous);
+    # its head's 3x3 conv adds 2 * 8: [-221, 221]. Bilinear x8 upsampling (8 -> 64): output
+    # u reads sources floor(c), floor(c) + 1, c = (u + 0.5) / 8 - 0.5 clamped at 0. The bound
+    # for every u in the form [lo + u, hi + u]: output 11 reads only source 0 -> lo = -221 - 11;
+    # output 0's window is sources 0..1 -> hi = 221 + 8; size 229 + 232 + 1 = 462.
+    code, out, _ = run(["torchvision:fcn_resnet50", "--input", "64x64"], capsys)
+    assert code == 0
+    assert row(out, "backbone")[2:4] == ["427", "8"]
+    assert row(out, "classifier")[2:5] == ["443", "8", "221"]
+    assert row(out, "(output)")[2:5] == ["<=462", "1", "232"]
+
+
 def test_rates(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--rates", "2,2,2"], capsys)
     assert code == 0
@@ -117,7 +131,11 @@ def test_bad_values_are_argparse_errors(flag: str, value: str,
     assert "expected" in capsys.readouterr().err
 
 
-def test_fresh_process_prints_a_table() -> None:
-    result = subprocess.run([sys.executable, "-m", "drnet.cli", "rf", "torchvision:vgg16",
-                             "--input", "64x64"], capture_output=True, text=True, check=True)
+def test_fresh_process_prints_a_table_without_matplotlib() -> None:
+    code = ("import sys, drnet.analysis\n"
+            "assert 'matplotlib' not in sys.modules, 'drnet.analysis imported matplotlib'\n"
+            "from drnet.cli import main\n"
+            "raise SystemExit(main(['rf', 'torchvision:vgg16', '--input', '64x64']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
     assert row(result.stdout, "features")[2:5] == ["212", "32", "90"]

@@ -166,6 +166,17 @@ def test_bad_arguments_are_named() -> None:
         receptive_field(nn.Sequential(nn.Conv2d(3, 3, 3)), 8, stages=["nope"])
 
 
+def test_a_failing_forward_is_reported_with_the_input_shape() -> None:
+    class Picky(nn.Module):
+        def forward(self, x: Tensor) -> Tensor:
+            assert x.shape[-1] == 224, "wrong image size"
+            return x
+
+    with pytest.raises(ValueError, match=r"forward pass of Picky on a 1x3x8x8 input failed: "
+                                         r"AssertionError: wrong image size"):
+        receptive_field(Picky(), 8)
+
+
 def test_resnet50_matches_the_hand_computation() -> None:
     # torchvision ResNet-50 (stride on the 3x3): conv1 7 (S2); maxpool +2*2 = 11 (S4);
     # layer1 3x3s: +8*3 = 35; layer2: +8 (strided 3x3 at S4) +16*3 = 91 (S8);

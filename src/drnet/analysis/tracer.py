@@ -237,8 +237,16 @@ def run_trace(model: nn.Module, input_size: tuple[int, int], in_chans: int,
             return _run(model, input_size, in_chans, stages, meta=True)
         except UnsupportedLayerError:
             raise
-        except Exception:
+        except Exception:  # the forward may need real values (.item(), branches): retry
+            pass
+        try:
             return _run(model, input_size, in_chans, stages, meta=False)
+        except UnsupportedLayerError:
+            raise
+        except Exception as err:
+            raise ValueError(f"the forward pass of {type(model).__name__} on a 1x{in_chans}x"
+                             f"{input_size[0]}x{input_size[1]} input failed: "
+                             f"{type(err).__name__}: {err}") from err
     finally:
         for m, training in modes.items():
             m.training = training

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import inspect
 import json
 import sys
 import warnings
@@ -153,6 +154,9 @@ def build_model(spec: str, output_stride: int | None = None) -> Any:
         hint = f"closest: {', '.join(close)}" if close else "see torchvision.models.list_models()"
         raise ValueError(f"unknown torchvision model {name!r}; {hint}")
     kwargs: dict[str, Any] = {}
+    builder = torchvision.models.get_model_builder(name)
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        kwargs["weights_backbone"] = None  # segmentation/detection models: no download
     if output_stride is not None:
         dilate = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
         if output_stride not in dilate:

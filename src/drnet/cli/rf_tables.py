@@ -39,7 +39,7 @@ def print_report(report: ReceptiveField, grid: Gridding, erf: Any, checks: Any, 
     print("\nrf: field size; jump: effective stride; eff. pad: how far output 0's field starts "
           "before the image; centre: its centre (output u: + u x jump); global: every output "
           "reads the whole field; <=: an upper bound (after interpolation)")
-    _print_gridding(grid)
+    _print_gridding(report, grid)
     if erf is not None:
         summary = erf.summary()
         print(f"\neffective receptive field of {erf.at} ({erf.samples} random inputs): 50% of "
@@ -50,11 +50,15 @@ def print_report(report: ReceptiveField, grid: Gridding, erf: Any, checks: Any, 
         _print_checks(checks)
 
 
-def _print_gridding(grid: Gridding) -> None:
+def _print_gridding(report: ReceptiveField, grid: Gridding) -> None:
     dilated = [r for r in grid.stages if max(max(d) for d in r.dilations) > 1]
-    if not dilated:
+    if not any(max(s.dilations, default=1) > 1 for s in report.stages):
         print("\ngridding: no stage has dilated convolutions (--json lists every stage's "
               "offsets)")
+        return
+    if not dilated:
+        print("\ngridding: the dilated stages read their whole input (global pooling, e.g. "
+              "squeeze-excitation) or only bounds are known (interpolation): no offsets to list")
         return
     print("\ngridding: offsets one output reads along rows (= cols here unless shown), at the "
           "input resolution of the first stage listed")
