@@ -2,7 +2,8 @@
 
 Design.md §5 in closed form. Output position ``u`` of a tensor reads input coordinates
 ``[lo + u * jump, hi + u * jump]``, so ``hi - lo + 1`` is the receptive-field size, ``jump`` the
-effective stride and ``-lo`` the effective padding. Tracking the interval's two ends instead of
+effective stride and ``-lo`` the effective padding, on the unbounded input grid (intervals are
+not clipped to the image). Tracking the interval's two ends instead of
 (size, padding) keeps even kernels and unions of branches exact. ``support`` is the set of
 offsets that are really read (a bit mask), which is what exposes gridding holes.
 """
