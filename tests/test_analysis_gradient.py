@@ -48,15 +48,13 @@ def test_resnet50_matches_backpropagation_at_every_output_stride(output_stride: 
     assert_verified(shapes_only("resnet50", output_stride=output_stride))
 
 
-def test_intermediate_stages_match_too() -> None:
-    model = shapes_only("drn_c_26")
-    for stage in ("layer2", "layer6"):
-        assert_verified(model, at=stage)
+def test_an_intermediate_dilated_stage_matches_too() -> None:
+    assert_verified(shapes_only("drn_c_26"), at="layer6")
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "shufflenet_v2_x0_5"])
-def test_torchvision_models_match_backpropagation(name: str) -> None:
-    assert_verified(torchvision.models.get_model(name, weights=None))
+def test_a_torchvision_model_matches_backpropagation() -> None:
+    # Depthwise convs, ReLU6 (made identity) and inverted residuals, without drnet code.
+    assert_verified(torchvision.models.mobilenet_v2())
 
 
 def test_gradient_field_of_small_chains() -> None:
