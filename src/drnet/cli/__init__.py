@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("drnet.cli.models", "list registered models, parameter counts and weights"),
     "info": ("drnet.cli.info", "build a model and show its stages and measured output stride"),
+    "demo": ("drnet.cli.demo", "train a dilated DRN and two controls on the synthetic context set"),
     "rf": ("drnet.cli.rf", "receptive fields, gridding and effective receptive field of a CNN"),
 }
 

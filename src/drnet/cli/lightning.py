@@ -10,19 +10,20 @@ data module into the task. Multi-GPU / multi-node runs are Lightning's own:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from drnet.configs import DEFAULT_CONFIG
 from drnet.tasks.callbacks import BestAndLastCheckpoint, PlainProgress, interactive
 from drnet.tasks.writers import PredictionWriter
 
-DEFAULT_MODEL = {"class_path": "drnet.tasks.SegmentationTask",
-                 "init_args": {"model": "drnseg_d_22"}}
-DEFAULT_DATA = {"class_path": "drnet.data.SyntheticContextDataModule"}
+DEFAULT_ROOT = "runs/drnet"
 
 
 def default_precision() -> str:
@@ -41,34 +42,43 @@ class DrnetCLI(LightningCLI):
         parser.link_arguments("data.class_names", "model.init_args.class_names",
                               apply_on="instantiate")
         parser.add_lightning_class_args(PredictionWriter, "writer")
-        parser.set_defaults({"model": DEFAULT_MODEL, "data": DEFAULT_DATA,
-                             "trainer.precision": default_precision()})
+        # No default model/data classes: jsonargparse carries a default subclass's values
+        # over to the class a config chooses. `drnet fit` alone gets the synthetic config.
+        parser.set_defaults({"trainer.precision": default_precision()})
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        extra = [BestAndLastCheckpoint(), LearningRateMonitor(logging_interval="step"),
-                 self.config_init[self.subcommand]["writer"]]
+        config = self._get(self.config_init, "trainer", default={})
+        root = Path(config.get("default_root_dir") or DEFAULT_ROOT)
+        # A fixed folder (not the logger's version folder), so --ckpt_path last finds last.ckpt.
+        extra: list[L.Callback] = [BestAndLastCheckpoint(dirpath=str(root / "checkpoints"))]
         if not interactive():
             extra.append(PlainProgress())
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), *extra]
+        if config.get("logger") in (None, True):  # the default: CSV and TensorBoard logs
+            kwargs["logger"] = [CSVLogger(root, name="csv"),
+                                TensorBoardLogger(root, name="tensorboard")]
+            extra.append(LearningRateMonitor(logging_interval="step"))
+        kwargs["callbacks"] = [*(config.get("callbacks") or []), *extra]
         return super().instantiate_trainer(**kwargs)
 
 
 def trainer_defaults() -> dict[str, Any]:
-    return {
-        "default_root_dir": "runs/drnet",
-        "logger": [
-            {"class_path": "lightning.pytorch.loggers.CSVLogger",
-             "init_args": {"save_dir": "runs/drnet"}},
-            {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-             "init_args": {"save_dir": "runs/drnet"}},
-        ],
-        "enable_progress_bar": interactive(),
-        "log_every_n_steps": 10,
-    }
+    return {"default_root_dir": DEFAULT_ROOT, "enable_progress_bar": interactive(),
+            "log_every_n_steps": 10}
+
+
+def with_default_config(argv: Sequence[str]) -> list[str]:
+    """``drnet fit`` alone (no ``--config``, ``--model`` or ``--data``) means the built-in
+    synthetic recipe, ``configs/synthetic_context.yaml``."""
+    argv = list(argv)
+    chosen = ("--config", "--model", "--data", "-c", "--help", "-h", "--print_config")
+    if any(arg.split("=", 1)[0] in chosen for arg in argv[1:]):
+        return argv
+    return [argv[0], "--config", str(DEFAULT_CONFIG), *argv[1:]]
 
 
 def run_lightning(argv: Sequence[str]) -> int:
     """Entry point for the Lightning sub-commands (``argv`` starts with the sub-command)."""
+    argv = with_default_config(argv)
     DrnetCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
              subclass_mode_data=True, args=list(argv), trainer_defaults=trainer_defaults(),
              save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,

@@ -49,6 +49,10 @@ class DataModuleBase(L.LightningDataModule):
         self.datasets: dict[str, Dataset] = {}
         # every __init__ argument of the subclass chain, for checkpoints and loggers
         self.save_hyperparameters()
+        if self.hparams.get("class_names", ...) is None:
+            # The names actually used (Lightning checks them against the task's, which get them
+            # through the CLI link, when it merges hyperparameters for the loggers).
+            self.save_hyperparameters({"class_names": list(self.class_names)})
 
     def make_dataset(self, role: str) -> Dataset:
         """The dataset for ``role``: ``"train"``, ``"val"`` or ``"test"``."""
