@@ -20,13 +20,14 @@ class PlainProgress(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.monotonic()
-        print(f"training: {trainer.estimated_stepping_batches} steps", flush=True)
+        if trainer.is_global_zero:
+            print(f"training: {trainer.estimated_stepping_batches} steps", flush=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         step = trainer.global_step
         total = trainer.estimated_stepping_batches
-        if step % self.every and step != total:
+        if not trainer.is_global_zero or (step % self.every and step != total):
             return
         elapsed = time.monotonic() - self._start
         eta = elapsed / max(step, 1) * (total - step)
@@ -37,7 +38,7 @@ class PlainProgress(Callback):
               f"lr {lr:.2e}  {step / max(elapsed, 1e-9):.2f} it/s  eta {eta:.0f}s", flush=True)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         shown = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if shown:

@@ -116,7 +116,8 @@ class SegmentationTask(L.LightningModule):
         metric.reset()
         self.log_dict({f"{stage}/mIoU": scores["mIoU"].float(),
                        f"{stage}/pixel_acc": scores["pixel_acc"].float(),
-                       f"{stage}/mean_acc": scores["mean_acc"].float()}, sync_dist=False)
+                       f"{stage}/mean_acc": scores["mean_acc"].float()},
+                      sync_dist=True)  # already summed over processes: the mean is a no-op
         self.last_scores = scores
         if (self.hparams.print_class_table and self.trainer.is_global_zero
                 and not self.trainer.sanity_checking):
