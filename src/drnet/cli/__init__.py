@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -30,21 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+# Errors whose message already says what is wrong with the user's input.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in LIGHTNING_COMMANDS:
-        from drnet.cli.lightning import run_lightning
-
-        return run_lightning(argv)
-    args = build_parser().parse_args(argv)
-    module = importlib.import_module(COMMANDS[args.command][0])
+    command = argv[0] if argv else ""
     try:
-        return int(module.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        # Bad input is reported in one line, not as a traceback.
-        print(f"drnet {args.command}: error: {err}", file=sys.stderr)
+        if command in LIGHTNING_COMMANDS:
+            from drnet.cli.lightning import run_lightning
+
+            return run_lightning(argv)
+        args = build_parser().parse_args(argv)
+        return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
+    except USER_ERRORS as err:
+        if os.environ.get("DRNET_TRACEBACK"):
+            raise
+        # Bad input (a file, an argument) is reported in one line, not as a traceback.
+        print(f"drnet {command}: error: {err}\n(set DRNET_TRACEBACK=1 for the traceback)",
+              file=sys.stderr)
         return 2
 
 
