@@ -85,8 +85,7 @@ def test_fit_checkpoint_validate_resume_and_predict(tmp_path: Path) -> None:
     assert main(["fit", *small, "--trainer.max_epochs", "2", "--trainer.max_steps", "-1",
                  "--ckpt_path", "last"]) == 0
     state = torch.load(last, map_location="cpu", weights_only=True)
-    assert state["global_step"] == 8
-    assert state["epoch"] == 1
+    assert state["global_step"] == 8  # 2 epochs x 4 steps: the second epoch ran, once
 
     images = tmp_path / "images"
     images.mkdir()

@@ -131,7 +131,8 @@ def test_unknown_names_and_arguments_explain_what_is_valid() -> None:
 def test_in_chans() -> None:
     model = create_model("drn_d_22", in_chans=1, num_classes=2)
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 2)
-    with pytest.raises(RuntimeError, match="channels"):
+    with pytest.raises(ValueError, match=r"expects a batch of images \(N, 1, H, W\).*"
+                                         r"got a tensor of shape \(2, 3, 32, 32\)"):
         model(torch.randn(2, 3, 32, 32))
 
 

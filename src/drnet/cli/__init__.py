@@ -49,9 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("DRNET_TRACEBACK"):
             raise
         # Bad input (a file, an argument) is reported in one line, not as a traceback.
-        print(f"drnet {command}: error: {err}\n(set DRNET_TRACEBACK=1 for the traceback)",
-              file=sys.stderr)
+        print(f"drnet {command}: error: {one_line(err)}\n(set DRNET_TRACEBACK=1 for the "
+              "traceback)", file=sys.stderr)
         return 2
+
+
+def one_line(err: BaseException) -> str:
+    """The error's own message; for an error re-raised from a DataLoader worker, the original
+    message (its last line) rather than the worker's traceback."""
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last else last
+    return text
 
 
 def _version() -> str:

@@ -11,6 +11,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.datasets import CIFAR10, ImageFolder
 
+from drnet.data.bad_samples import SkipsBadSamples
+from drnet.data.images import read_image
 from drnet.data.segmentation_dataset import require_dir
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -19,16 +21,20 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
                    "ship", "truck"]
 
 
-class DictSamples(Dataset):
+class DictSamples(SkipsBadSamples, Dataset):
     """An ``(image, target)`` dataset seen as ``{"image", "target"}`` dicts of plain types."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
+        self._init_bad_counter()
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        return self._guarded(index)
+
+    def _load(self, index: int) -> dict[str, Any]:
         image, target = self.dataset[index]
         return {"image": image.as_subclass(torch.Tensor), "target": int(target)}
 
@@ -53,7 +59,7 @@ def imagefolder_dataset(root: str | Path, split: str, classes: Sequence[str],
         raise ValueError(f"ImageFolder {folder} has classes {sorted(set(found) ^ set(classes))} "
                          "that the training split lacks, or lacks some of its classes: both "
                          "must hold the same class folders")
-    return DictSamples(ImageFolder(str(folder), transform=transform))
+    return DictSamples(ImageFolder(str(folder), transform=transform, loader=read_image))
 
 
 class _CIFAR10Files(CIFAR10):

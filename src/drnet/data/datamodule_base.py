@@ -8,9 +8,11 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from drnet.data.bad_samples import SkipsBadSamples, collate_dicts
 from drnet.data.predict import PredictImages
+from drnet.data.sampler import EpochSampler
 from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 Stats = tuple[float, float, float]
@@ -27,11 +29,11 @@ class DataModuleBase(L.LightningDataModule):
 
     default_mean: Stats = IMAGENET_MEAN
     default_std: Stats = IMAGENET_STD
-    collate_fn: Callable[[list[Any]], Any] | None = None
+    collate_fn: Callable[[list[Any]], Any] | None = staticmethod(collate_dicts)
 
     def __init__(self, *, batch_size: int, val_batch_size: int, num_workers: int,
                  mean: Stats | None, std: Stats | None, seed: int,
-                 predict_path: str | None) -> None:
+                 predict_path: str | None, skip_bad_samples: bool = False) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
             if value < 1:
@@ -41,12 +43,14 @@ class DataModuleBase(L.LightningDataModule):
         self.batch_size, self.val_batch_size, self.num_workers = (
             batch_size, val_batch_size, num_workers)
         self.seed, self.predict_path = seed, predict_path
+        self.skip_bad_samples = skip_bad_samples
         self.mean = tuple(float(m) for m in (mean if mean is not None else self.default_mean))
         self.std = tuple(float(s) for s in (std if std is not None else self.default_std))
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {self.mean}, "
                              f"{self.std}")
         self.datasets: dict[str, Dataset] = {}
+        self._resume = (0, 0)  # (epoch, batches done) from a checkpoint
         # every __init__ argument of the subclass chain, for checkpoints and loggers
         self.save_hyperparameters()
         if self.hparams.get("class_names", ...) is None:
@@ -68,20 +72,51 @@ class DataModuleBase(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         for role in ROLES.get(stage, ()):
             if role not in self.datasets:
-                self.datasets[role] = (
-                    PredictImages(self.predict_source(), self.mean, self.std)
-                    if role == "predict" else self.make_dataset(role))
+                dataset = (PredictImages(self.predict_source(), self.mean, self.std)
+                           if role == "predict" else self.make_dataset(role))
+                if isinstance(dataset, SkipsBadSamples):
+                    dataset.skip_bad = self.skip_bad_samples
+                self.datasets[role] = dataset
 
-    def _loader(self, role: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+    @property
+    def bad_samples(self) -> int:
+        """Samples skipped so far (``skip_bad_samples=True``), over every split."""
+        return sum(d.bad_samples for d in self.datasets.values()
+                   if isinstance(d, SkipsBadSamples))
+
+    def _loader(self, role: str, batch_size: int, sampler: Sampler[int] | None = None
+                ) -> DataLoader:
         if role not in self.datasets:
             self.setup({"train": "fit", "val": "validate"}.get(role, role))
-        return DataLoader(self.datasets[role], batch_size=batch_size, shuffle=shuffle,
+        return DataLoader(self.datasets[role], batch_size=batch_size, sampler=sampler,
                           num_workers=self.num_workers, collate_fn=self.collate_fn,
                           generator=torch.Generator().manual_seed(self.seed),
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        if "train" not in self.datasets:
+            self.setup("fit")
+        sampler = EpochSampler(len(self.datasets["train"]), self.seed)  # type: ignore[arg-type]
+        epoch, batches = self._resume
+        sampler.set_epoch(epoch)
+        if batches * self.batch_size < len(sampler):  # a mid-epoch checkpoint: skip what ran
+            sampler.start = batches * self.batch_size
+        self._resume = (0, 0)
+        return self._loader("train", self.batch_size, sampler)
+
+    def state_dict(self) -> dict[str, int]:
+        """Where training stands, saved in every checkpoint: the epoch (as Lightning numbers it
+        for ``set_epoch``) and the batches of it already trained on."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        return {"epoch": trainer.fit_loop.epoch_progress.current.processed,
+                "batches": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Restored before the training loader is built (and before Lightning restores its own
+        loops), so the resumed run continues the interrupted epoch where it stopped."""
+        self._resume = (int(state_dict.get("epoch", 0)), int(state_dict.get("batches", 0)))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.val_batch_size)

@@ -51,10 +51,11 @@ class SegmentationDataModule(DataModuleBase):
         std: Stats | None = None,
         seed: int = 0,
         predict_path: str | None = None,
+        skip_bad_samples: bool = False,
     ) -> None:
         super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
                          num_workers=num_workers, mean=mean, std=std, seed=seed,
-                         predict_path=predict_path)
+                         predict_path=predict_path, skip_bad_samples=skip_bad_samples)
         self.crop_size, self.scale_range, self.rotate, self.flip = (
             crop_size, scale_range, rotate, flip)
         self.ignore_index = ignore_index

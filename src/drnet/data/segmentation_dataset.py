@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, default_collate
 
+from drnet.data.bad_samples import BadSampleError, SkipsBadSamples
+from drnet.data.images import read_image
 from drnet.data.transforms import finish_sample, to_segmentation_sample
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -55,24 +57,30 @@ def require_files(paths: Sequence[Path], what: str) -> None:
 
 def read_mask(path: Path, label_map: np.ndarray) -> np.ndarray:
     """Class indices (H, W) int64 from a single-channel PNG, through ``label_map``."""
-    with Image.open(path) as img:
-        if img.mode not in _MASK_MODES:
-            raise ValueError(f"mask {path} must be a single-channel image of class indices "
-                             f"(PNG mode L, P or I), got mode {img.mode}")
-        values = np.asarray(img).astype(np.int64)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            values = np.asarray(img).astype(np.int64) if mode in _MASK_MODES else None
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise BadSampleError(f"mask {path} cannot be decoded ({type(err).__name__}: {err})"
+                             ) from None
+    if values is None:
+        raise BadSampleError(f"mask {path} must be a single-channel image of class indices "
+                             f"(PNG mode L, P or I), got mode {mode}")
     too_large = values >= len(label_map)
     if too_large.any() or (values < 0).any():
-        raise ValueError(f"mask {path} holds values outside 0..{len(label_map) - 1}: "
-                         f"{np.unique(values[too_large | (values < 0)])[:10].tolist()}")
+        raise BadSampleError(f"mask {path} holds values outside 0..{len(label_map) - 1}: "
+                             f"{np.unique(values[too_large | (values < 0)])[:10].tolist()}")
     mask = label_map[values]
     if (mask == INVALID).any():
         bad = np.unique(values[mask == INVALID])[:10].tolist()
-        raise ValueError(f"mask {path} holds values that are neither a class nor the ignore "
-                         f"value: {bad}")
+        raise BadSampleError(f"mask {path} holds values that are neither a class nor the "
+                             f"ignore value: {bad}")
     return mask
 
 
-class SegmentationFiles(Dataset):
+class SegmentationFiles(SkipsBadSamples, Dataset):
     """Pairs of image and mask files (``masks=None`` for unlabelled splits) as samples
     ``{"image": float (3, H, W), "mask": int64 (H, W), "path": str}`` after ``transforms``."""
 
@@ -91,19 +99,22 @@ class SegmentationFiles(Dataset):
         self.label_map = label_map
         self.transforms = transforms
         self.name = name
+        self._init_bad_counter()
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        return self._guarded(index)
+
+    def _load(self, index: int) -> dict[str, Any]:
         path = self.images[index]
-        with Image.open(path) as img:
-            image = img.convert("RGB")
+        image = read_image(path)
         mask = None
         if self.masks is not None:
             mask = read_mask(self.masks[index], self.label_map)  # type: ignore[arg-type]
             if mask.shape != (image.height, image.width):
-                raise ValueError(f"mask {self.masks[index]} is {mask.shape[1]}x{mask.shape[0]} "
+                raise BadSampleError(f"mask {self.masks[index]} is {mask.shape[1]}x{mask.shape[0]} "
                                  f"but its image {path} is {image.width}x{image.height} (WxH)")
         sample = to_segmentation_sample(image, mask, str(path))
         if self.transforms is not None:
@@ -111,11 +122,16 @@ class SegmentationFiles(Dataset):
         return finish_sample(sample)
 
 
-def collate_segmentation(samples: list[dict[str, Any]]) -> dict[str, Any]:
+def collate_segmentation(samples: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     """``default_collate`` with a clear error when full-size images of different sizes meet in
-    one batch (validation and test use full images)."""
+    one batch (validation and test use full images); skipped samples (``None``) are left out,
+    and a batch of only skipped samples is ``None`` (the tasks skip it)."""
+    samples = [s for s in samples if s is not None]
+    if not samples:
+        return None
     sizes = {tuple(s["image"].shape[-2:]) for s in samples}
     if len(sizes) > 1:
         raise ValueError(f"cannot batch images of different sizes {sorted(sizes)}: full images "
                          "are not cropped, so use val_batch_size=1 (or equal-sized images)")
     return default_collate(samples)
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from drnet.layers import BasicBlock, Bottleneck
@@ -48,9 +49,11 @@ class Backbone(nn.Module):
         self.feature_info = tuple(feature_info)
         self.output_stride = feature_info[-1].reduction
         self.trunk_names = tuple(n for n, _ in self.named_children() if n not in self.head_names)
+        self.in_chans = self.get_submodule(self.first_conv).in_channels
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Last stage's feature map (N, num_features, H / output_stride, W / output_stride)."""
+        check_input(x, self.in_chans, type(self).__name__)
         for name in self.trunk_names:
             x = getattr(self, name)(x)
         return x
@@ -68,6 +71,16 @@ class Backbone(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier (``0`` removes it), e.g. before fine-tuning."""
         raise NotImplementedError
+
+
+def check_input(x: Tensor, in_chans: int, model: str) -> None:
+    """A clear error for a batch the network cannot take, instead of a conv's shape error deep
+    inside. Any H, W >= 1 works: every layer pads. Skipped while tracing or compiling."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return
+    if x.ndim != 4 or x.shape[1] != in_chans or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{model} expects a batch of images (N, {in_chans}, H, W) with H, W >= 1 "
+                         f"({in_chans} = in_chans), got a tensor of shape {tuple(x.shape)}")
 
 
 def check_num_classes(num_classes: int) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from drnet.models.base import Backbone, FeatureInfo
+from drnet.models.base import Backbone, FeatureInfo, check_input
 
 
 def resolve_out_indices(feature_info: Sequence[FeatureInfo], out_indices: Sequence[int] | None,
@@ -40,6 +40,8 @@ class FeatureListNet(nn.Module):
         self.feature_info = tuple(model.feature_info[i] for i in indices)
         self.output_stride = self.feature_info[-1].reduction
         self.first_conv = model.first_conv
+        self.in_chans = model.in_chans
+        self._model_name = type(model).__name__
         self.classifier_names: tuple[str, ...] = ()
         returned = {f.module for f in self.feature_info}
         last = max(model.trunk_names.index(name) for name in returned)
@@ -51,6 +53,7 @@ class FeatureListNet(nn.Module):
         self.unused_checkpoint_prefixes = (*model.unused_checkpoint_prefixes, *dropped)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        check_input(x, self.in_chans, self._model_name)
         features = []
         for module, returned in zip(self.children(), self._returned, strict=True):
             x = module(x)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from drnet.layers import BilinearUpsample, NormLayer, TransposedBilinearUpsample
-from drnet.models.base import Backbone, check_num_classes
+from drnet.models.base import Backbone, check_input, check_num_classes
 from drnet.models.heads import DeepLabV3Head, DRNHead, FCNHead, aspp_rates
 from drnet.models.registry import ModelEntry, list_models, register_model
 
@@ -62,6 +62,7 @@ class SegmentationModel(nn.Module):
         """Main and auxiliary logits, both at input size (aux is ``None`` without aux head)."""
         if self.aux_head is None:
             return self(x), None
+        check_input(x, self.backbone.in_chans, type(self.backbone).__name__)
         features, stage = x, None
         for name in self.backbone.trunk_names:
             features = getattr(self.backbone, name)(features)

@@ -51,15 +51,28 @@ def download(url: str, sha256_prefix: str | None = None, progress: bool = True) 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a state dict from ``path`` with ``weights_only=True`` and unwrap it."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
-    try:
-        if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
+        try:
             from safetensors.torch import load_file
 
             obj: Any = load_file(str(path), device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a bad header, a truncated file
+            raise CheckpointError(_unreadable(path, err)) from None
+    else:
+        obj = read_checkpoint_object(path)
+    return unwrap_state_dict(obj, str(path))
+
+
+def read_checkpoint_object(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the file: a checkpoint
+    that would run code when unpickled is refused, a broken one is reported as such."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
         reason = next((line for line in first if "GLOBAL" in line or "Unsupported" in line),
@@ -68,12 +81,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
             f"refused to load {path}: it holds objects other than tensors and plain containers, "
             f"which could run code when unpickled (loaded with weights_only=True). {reason}"
         ) from None
-    except Exception as err:  # truncated zip, not a checkpoint at all, bad safetensors header
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (.pth/.pt/.ckpt or .safetensors): "
-            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
-        ) from None
-    return unwrap_state_dict(obj, str(path))
+    except Exception as err:  # truncated zip, not a checkpoint at all
+        raise CheckpointError(_unreadable(path, err)) from None
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return (f"{path} is not a readable checkpoint (.pth/.pt/.ckpt or .safetensors): "
+            f"{type(err).__name__}: {detail}")
 
 
 def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, Tensor]:

@@ -46,21 +46,41 @@ class PlainProgress(Callback):
             print(f"epoch {trainer.current_epoch} validation: {text}", flush=True)
 
 
-class BestAndLastCheckpoint(ModelCheckpoint):
-    """``best.ckpt`` by the task's own metric (``task.monitor``, e.g. val/mIoU) and
-    ``last.ckpt`` for ``--ckpt_path last``; Lightning writes both atomically."""
+class BadSampleReport(Callback):
+    """Says, when a run ends, how many bad samples were skipped (``skip_bad_samples=True``)."""
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        count = getattr(trainer.datamodule, "bad_samples", 0)
+        if count and trainer.is_global_zero:
+            print(f"{stage}: skipped {count} bad samples (each is named in a warning above)",
+                  flush=True)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """``best.ckpt``: the best model by the task's own metric (``task.monitor``, e.g. val/mIoU),
+    chosen at each validation."""
 
     def __init__(self, dirpath: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("filename", "best")
-        kwargs.setdefault("save_last", True)
         kwargs.setdefault("mode", "max")
         kwargs.setdefault("auto_insert_metric_name", False)
-        super().__init__(dirpath=dirpath, **kwargs)
+        super().__init__(dirpath=dirpath, save_top_k=1, save_last=False, **kwargs)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.monitor is None:
             self.monitor = getattr(pl_module, "monitor", None)
         super().setup(trainer, pl_module, stage)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every ``every_n_train_steps`` optimiser steps and at every epoch end, so a
+    killed run resumes (``--ckpt_path last``) from at most that many steps back."""
+
+    def __init__(self, dirpath: str | None = None, every_n_train_steps: int = 100) -> None:
+        if every_n_train_steps < 1:
+            raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
+        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True,
+                         every_n_train_steps=every_n_train_steps, save_on_train_epoch_end=True)
 
 
 def interactive() -> bool:

@@ -55,25 +55,31 @@ class ClassificationTask(L.LightningModule):
     def forward(self, image: Tensor) -> Tensor:
         return self.model(image)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict[str, Any] | None, batch_idx: int) -> Tensor | None:
+        if batch is None:  # every sample of the batch was bad and skipped
+            return None
         loss = F.cross_entropy(self.model(batch["image"]), batch["target"],
                                label_smoothing=self.hparams.label_smoothing)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def _evaluate(self, batch: dict[str, Any] | None, stage: str) -> None:
+        if batch is None:
+            return
         logits = self.model(batch["image"])
         for name, metric in self.metrics[stage].items():
             metric.update(logits, batch["target"])
             self.log(f"{stage}/{name}", metric, batch_size=logits.shape[0])
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+    def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
+        if batch is None:
+            return None
         probs = self.model(batch["image"]).softmax(dim=1)
         top = probs.topk(min(5, probs.shape[1]), dim=1)
         return {"indices": top.indices, "probs": top.values, "path": batch.get("path")}

@@ -83,7 +83,9 @@ class SegmentationTask(L.LightningModule):
         return F.cross_entropy(logits, mask, weight=self.class_weight,
                                ignore_index=self.hparams.ignore_index)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict[str, Any] | None, batch_idx: int) -> Tensor | None:
+        if batch is None:  # every sample of the batch was bad and skipped
+            return None
         logits, aux = self.model.forward_with_aux(batch["image"])
         loss = self.loss(logits, batch["mask"])
         if aux is not None:
@@ -98,10 +100,14 @@ class SegmentationTask(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
+        if batch is None:
+            return
         self.val_metrics.update(segment(self.model, batch["image"], self.inference), batch["mask"])
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
+        if batch is None:
+            return
         self.test_metrics.update(segment(self.model, batch["image"], self.inference),
                                  batch["mask"])
 
@@ -124,7 +130,9 @@ class SegmentationTask(L.LightningModule):
             print(f"\n{stage} (epoch {self.current_epoch}):\n"
                   f"{format_class_table(scores, self.class_names)}", flush=True)
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+    def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
+        if batch is None:
+            return None
         probs = segment(self.model, batch["image"], self.inference)
         confidence, labels = probs.max(dim=1)
         return {"labels": labels, "confidence": confidence, "path": batch.get("path")}

@@ -53,8 +53,10 @@ class PredictionWriter(BasePredictionWriter):
         self.written: list[Path] = []
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           prediction: dict[str, Any], batch_indices: Sequence[int] | None,
+                           prediction: dict[str, Any] | None, batch_indices: Sequence[int] | None,
                            batch: dict[str, Any], batch_idx: int, dataloader_idx: int) -> None:
+        if prediction is None:  # a batch of skipped (bad) samples
+            return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         count = len(prediction["labels" if "labels" in prediction else "indices"])
         paths = prediction.get("path") or [f"image_{batch_idx:05d}_{i}" for i in range(count)]
