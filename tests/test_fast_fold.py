@@ -8,7 +8,8 @@ from torch import nn
 
 from drnet import create_model, list_models
 from drnet.fast import count_batchnorms, fold_batchnorm
-from tests.fixtures.models import random_norm_stats, relative_error
+from drnet.fast.compare import relative_error
+from tests.fixtures.models import random_norm_stats
 
 # One of each structure: ResNet (basic, bottleneck, dilated), DRN-C, DRN-D (plain conv-BN
 # stages), every head (DRNSeg, ASPP with image pooling, FCN + auxiliary head), FrozenBatchNorm.

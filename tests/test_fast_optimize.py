@@ -9,7 +9,8 @@ import torch
 import drnet
 from drnet import create_model
 from drnet.fast import FastInference, count_batchnorms, optimize_for_inference, parse_dtype
-from tests.fixtures.models import random_norm_stats, relative_error
+from drnet.fast.compare import relative_error
+from tests.fixtures.models import random_norm_stats
 
 
 @pytest.fixture(scope="module")

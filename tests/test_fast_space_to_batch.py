@@ -8,6 +8,7 @@ from torch import nn
 
 from drnet import create_model
 from drnet.fast import optimize_for_inference
+from drnet.fast.compare import relative_error
 from drnet.fast.space_to_batch import (
     SpaceToBatchStage,
     SubgridConv2d,
@@ -15,7 +16,7 @@ from drnet.fast.space_to_batch import (
     find_runs,
     space_to_batch,
 )
-from tests.fixtures.models import random_norm_stats, relative_error
+from tests.fixtures.models import random_norm_stats
 
 
 @pytest.mark.parametrize(("name", "kwargs", "runs"), [

@@ -12,6 +12,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("drnet.cli.models", "list registered models, parameter counts and weights"),
     "info": ("drnet.cli.info", "build a model and show its stages and measured output stride"),
     "rf": ("drnet.cli.rf", "receptive fields, gridding and effective receptive field of a CNN"),
+    "bench": ("drnet.cli.bench", "speed and memory of inference and training, vs torchvision"),
+    "export": ("drnet.cli.export", "export to ONNX, TorchScript or an ExportedProgram, checked"),
 }
 
 
