@@ -3,7 +3,9 @@ No timing is asserted (shared CPUs): only structure, consistency and output agre
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,7 +59,7 @@ def test_vs_torchvision_same_weights_same_outputs(capsys: pytest.CaptureFixture[
     part = report["inference"]
     assert [r["name"] for r in part["results"]] == ["drnet", "torchvision"]
     assert part["max_rel_diff_vs_eager_fp32"]["torchvision"] < 1e-5  # the same function
-    assert set(part["time_ratios"]) == {"torchvision/drnet"}
+    assert set(part["time_ratios"]) == set(part["time_ratios_paired"]) == {"torchvision/drnet"}
 
 
 def test_not_comparable_is_reported_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,3 +84,22 @@ def test_twin_refusals_name_the_reason() -> None:
         torchvision_twin("drn_d_22", create_model("drn_d_tiny"))
     with pytest.raises(NotComparableError, match="output stride 8"):
         torchvision_twin("fcn_resnet50", create_model("fcn_resnet18", output_stride=16))
+
+
+def test_gpu_script_runs_end_to_end_in_cpu_smoke_mode(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("gpu_bench", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    output = tmp_path / "gpu.json"
+    assert module.main(["--cpu-smoke", "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    assert report["schema"] == "drnet.gpu-bench/1"
+    runs = {part["model"]: [r["run"] for r in part["results"]] for part in report["inference"]}
+    assert "torchvision fp32 NCHW" in runs["resnet18"]
+    assert "drnet bf16 channels_last space-to-batch" in runs["drnseg_d_tiny"]
+    for part in report["inference"]:
+        for r in part["results"]:
+            tolerance = 1e-4 if "fp32" in r["run"] else 3e-2
+            assert r["max_rel_diff_vs_eager_fp32"] < tolerance, r
+    assert {r["name"] for r in report["train"]["results"]} == {"drnet", "drnet-no-checkpointing"}

@@ -106,8 +106,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines += [f"  {r['name']}: {r['label']}" for r in part["results"]]
         lines.append(f"  ceiling: {ceiling['label']}")
         for name, ratio in part["time_ratios"].items():
-            other = name.split("/")[0]
-            lines.append(f"  time {other} / drnet = {ratio:.2f}x")
+            lines.append(f"  time {name.split('/')[0]} / drnet = {ratio:.2f}x (ratio of medians; "
+                         f"median of per-round ratios {part['time_ratios_paired'][name]:.2f}x)")
         for name, ratio in part["memory_ratios"].items():
             lines.append(f"  peak memory {name} = {ratio:.2f}")
         if "max_rel_diff_vs_eager_fp32" in part:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import platform
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -223,13 +224,18 @@ def _measure(config: BenchConfig, candidates: dict[str, Callable[[], Any]],
     by_name = {r["name"]: r for r in results}
     ratios = {f"{name}/drnet": by_name[name]["median_s"] / by_name["drnet"]["median_s"]
               for name in by_name if name != "drnet"}
+    # The same ratio per round (both ran within seconds of each other), then the median: less
+    # sensitive to load that changes between rounds on a shared machine.
+    paired = {f"{name}/drnet": statistics.median(
+        a / b for a, b in zip(times[name].samples, times["drnet"].samples, strict=True))
+        for name in by_name if name != "drnet"}
     memory = {f"drnet/{name}": by_name["drnet"]["peak_mem_mb"] / by_name[name]["peak_mem_mb"]
               for name in by_name if name != "drnet"
               if by_name[name]["peak_mem_mb"] and by_name["drnet"]["peak_mem_mb"] is not None}
     return {"flops": flops, "results": results,
             "ceiling": {"label": "1x1 conv 1024->1024 on 64x64, channels_last",
                         "gflops_per_s": ceiling_rate, **times["ceiling"].as_dict()},
-            "time_ratios": ratios, "memory_ratios": memory}
+            "time_ratios": ratios, "time_ratios_paired": paired, "memory_ratios": memory}
 
 
 def _label(config: BenchConfig, *, inference: bool) -> str:

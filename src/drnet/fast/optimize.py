@@ -81,8 +81,9 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
     - ``dtype``: ``torch.bfloat16``/``"bf16"`` or ``torch.float16``/``"fp16"`` runs the folded
       model in that dtype (weights cast once, input cast on entry, output cast back). Fast only
       where the hardware has native support (CUDA; CPUs with AVX512-BF16/AMX).
-    - ``compile``: ``True``, a mode string (``"max-autotune"``) or a dict of ``torch.compile``
-      keyword arguments; the first call compiles (tens of seconds on a CPU).
+    - ``compile``: ``True`` (inductor with frozen weights), a mode string (``"max-autotune"``)
+      or a dict of ``torch.compile`` keyword arguments; the first call compiles (tens of
+      seconds on a CPU).
     - ``space_to_batch``: run each run of same-dilation blocks undilated on the sub-grids
       (:mod:`drnet.fast.space_to_batch`); exact, but slower on CPUs (see README).
     """
@@ -108,7 +109,8 @@ def _compiled(model: nn.Module, options: bool | str | dict[str, Any]) -> nn.Modu
         return torch.compile(model, mode=options)
     if isinstance(options, dict):
         return torch.compile(model, **options)
-    return torch.compile(model)
+    # Freezing: parameters become constants, so inductor can pre-pack conv weights (inference).
+    return torch.compile(model, options={"freezing": True})
 
 
 def _cast(out: Any, dtype: torch.dtype) -> Any:
