@@ -98,13 +98,14 @@ def format_report(report: dict[str, Any]) -> str:
                          f"{r['q1_s'] * 1e3:.0f}-{r['q3_s'] * 1e3:.0f}",
                          f"{r['images_per_s']:.2f}", f"{r['gflops_per_s']:.1f}",
                          f"{r['share_of_ceiling']:.0%}", peak))
-        ceiling = part["ceiling"]
-        rows.append(("ceiling", f"{ceiling['median_s'] * 1e3:.1f}", "", "",
-                     f"{ceiling['gflops_per_s']:.1f}", "100%", ""))
+        ceilings = {k: part[k] for k in ("ceiling", "ceiling_fp32") if k in part}
+        for key, ceiling in ceilings.items():
+            rows.append((key, f"{ceiling['median_s'] * 1e3:.1f}", "", "",
+                         f"{ceiling['gflops_per_s']:.1f}", "100%", ""))
         lines += ["", f"{mode} ({part['flops'] / 1e9:.1f} GFLOP per "
                       f"{'call' if mode == 'inference' else 'step'}):", format_table(rows)]
         lines += [f"  {r['name']}: {r['label']}" for r in part["results"]]
-        lines.append(f"  ceiling: {ceiling['label']}")
+        lines += [f"  {key}: {ceiling['label']}" for key, ceiling in ceilings.items()]
         for name, ratio in part["time_ratios"].items():
             lines.append(f"  time {name.split('/')[0]} / drnet = {ratio:.2f}x (ratio of medians; "
                          f"median of per-round ratios {part['time_ratios_paired'][name]:.2f}x)")

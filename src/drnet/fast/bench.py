@@ -203,16 +203,21 @@ def _measure(config: BenchConfig, candidates: dict[str, Callable[[], Any]],
              labels: dict[str, str], flops: int, dtype: torch.dtype | None,
              device: torch.device, say: Progress, *, memory_ok: bool,
              mode: str) -> dict[str, Any]:
-    ceiling = CeilingConv(device, dtype or torch.float32)
-    timed = {**candidates, "ceiling": ceiling}
+    # Each run's share is of the ceiling in its own precision (torchvision always runs fp32).
+    ceilings = {"ceiling": CeilingConv(device, dtype or torch.float32)}
+    if dtype is not None:
+        ceilings["ceiling_fp32"] = CeilingConv(device, torch.float32)
+    timed = {**candidates, **ceilings}
     say(f"{mode}: timing {', '.join(timed)} ({config.warmup} warm-up, {config.repeats} rounds)")
     times = time_interleaved(timed, warmup=config.warmup, repeats=config.repeats, device=device,
                              progress=lambda m: say(f"{mode}: {m}"))
-    ceiling_rate = ceiling.flops / times["ceiling"].median / 1e9
+    rates = {k: c.flops / times[k].median / 1e9 for k, c in ceilings.items()}
     results = []
     for name, fn in candidates.items():
         t = times[name]
         rate = flops / t.median / 1e9
+        ceiling_rate = rates["ceiling" if name.startswith("drnet") else "ceiling_fp32"
+                             if dtype is not None else "ceiling"]
         peak = None
         if config.memory and memory_ok:
             say(f"{mode}: peak memory of {name}")
@@ -232,10 +237,13 @@ def _measure(config: BenchConfig, candidates: dict[str, Callable[[], Any]],
     memory = {f"drnet/{name}": by_name["drnet"]["peak_mem_mb"] / by_name[name]["peak_mem_mb"]
               for name in by_name if name != "drnet"
               if by_name[name]["peak_mem_mb"] and by_name["drnet"]["peak_mem_mb"] is not None}
-    return {"flops": flops, "results": results,
-            "ceiling": {"label": "1x1 conv 1024->1024 on 64x64, channels_last",
-                        "gflops_per_s": ceiling_rate, **times["ceiling"].as_dict()},
-            "time_ratios": ratios, "time_ratios_paired": paired, "memory_ratios": memory}
+    report = {"flops": flops, "results": results}
+    for key in ceilings:
+        precision = "fp32" if key == "ceiling_fp32" else config.precision
+        report[key] = {"label": f"1x1 conv 1024->1024 on 64x64, channels_last, {precision}",
+                       "gflops_per_s": rates[key], **times[key].as_dict()}
+    return {**report, "time_ratios": ratios, "time_ratios_paired": paired,
+            "memory_ratios": memory}
 
 
 def _label(config: BenchConfig, *, inference: bool) -> str:
