@@ -13,5 +13,14 @@ from drnet.models import (
 )
 
 __version__ = "0.1.0"
-__all__ = ["CheckpointError", "__version__", "create_model", "list_models", "list_pretrained",
-           "load_pretrained"]
+__all__ = ["CheckpointError", "__version__", "create_model", "enable_checkpointing", "list_models",
+           "list_pretrained", "load_pretrained", "optimize_for_inference"]
+
+
+def __getattr__(name: str) -> object:
+    """``drnet.optimize_for_inference`` / ``drnet.enable_checkpointing``, imported on first use."""
+    if name in ("optimize_for_inference", "enable_checkpointing"):
+        import drnet.fast
+
+        return getattr(drnet.fast, name)
+    raise AttributeError(f"module 'drnet' has no attribute {name!r}")

@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("drnet.cli.info", "build a model and show its stages and measured output stride"),
     "demo": ("drnet.cli.demo", "train a dilated DRN and two controls on the synthetic context set"),
     "rf": ("drnet.cli.rf", "receptive fields, gridding and effective receptive field of a CNN"),
+    "bench": ("drnet.cli.bench", "speed and memory of inference and training, vs torchvision"),
+    "export": ("drnet.cli.export", "export to ONNX, TorchScript or an ExportedProgram, checked"),
 }
 
 

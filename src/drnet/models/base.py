@@ -75,8 +75,8 @@ class Backbone(nn.Module):
 
 def check_input(x: Tensor, in_chans: int, model: str) -> None:
     """A clear error for a batch the network cannot take, instead of a conv's shape error deep
-    inside. Any H, W >= 1 works: every layer pads. Skipped while tracing or compiling."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+    inside. Any H, W >= 1 works: every layer pads. Skipped while tracing (jit, fx) or compiling."""
+    if isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return
     if x.ndim != 4 or x.shape[1] != in_chans or x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"{model} expects a batch of images (N, {in_chans}, H, W) with H, W >= 1 "

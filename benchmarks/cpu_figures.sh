@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every CPU figure of the README's Speed section, in the order shown there; JSON reports go to
+# benchmarks/results/. Takes ~25 minutes on the project's shared 2-core machine: run it when the
+# load is low (uptime), since other processes slow some rounds more than others.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=benchmarks/results
+mkdir -p "$out"
+python=${PYTHON:-python}
+drnet() { "$python" -m drnet.cli "$@"; }
+
+# Inference, ResNet-50 at output stride 8, 1x3x512x512, against torchvision's eager NCHW model.
+drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeats 7 \
+  --output "$out/resnet50_os8_fp32.json"
+drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeats 7 \
+  --malloc-keep --output "$out/resnet50_os8_fp32_malloc_keep.json"
+drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeats 7 \
+  --compile --output "$out/resnet50_os8_fp32_compile.json"
+drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeats 3 \
+  --precision bf16 --output "$out/resnet50_os8_bf16.json"
+"$python" benchmarks/bf16_miou.py --output "$out/bf16_miou.json"
+
+# Share of the practical peak (a 1x1 channels_last conv timed in the same run).
+drnet bench drnseg_d_22 --input 512x1024 --repeats 5 --output "$out/drnseg_d_22_fp32.json"
+
+# Training memory: per-stage checkpointing against the same step without it.
+drnet bench resnet50 --output-stride 8 --input 512x512 --batch 2 --mode train \
+  --checkpointing all --repeats 3 --output "$out/resnet50_os8_train_ckpt_all.json"
+drnet bench resnet50 --output-stride 8 --input 512x512 --batch 2 --mode train \
+  --checkpointing dilated --repeats 3 --output "$out/resnet50_os8_train_ckpt_dilated.json"
+
+# Space-to-batch against native dilated convolutions.
+"$python" benchmarks/space_to_batch.py --output "$out/space_to_batch_cpu.json"

@@ -1,0 +1,79 @@
+"""``drnet export MODEL|CHECKPOINT --format onnx|torchscript|exported-program``: export with
+dynamic height and width, then check the file against the eager model at two input sizes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from drnet.cli.info import parse_size
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="MODEL|CHECKPOINT",
+                        help="a registered model name, or a checkpoint: a Lightning .ckpt of "
+                             "drnet fit (architecture read from it) or weights with --arch")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "exported-program"),
+                        default="onnx", help="output format (default onnx)")
+    parser.add_argument("--output", "-o", help="output file (default: <name><suffix>)")
+    parser.add_argument("--arch", help="architecture of a plain weights file, e.g. drnseg_d_22")
+    parser.add_argument("--pretrained", help="weights tag, URL or file for a MODEL name")
+    parser.add_argument("--num-classes", type=int, help="classes (default: the model's own)")
+    parser.add_argument("--output-stride", type=int, help="8, 16 or 32 (ResNets)")
+    parser.add_argument("--input", default=(512, 512), type=parse_size, metavar="HxW",
+                        help="example input size for the export (default 512x512)")
+    parser.add_argument("--check", default=None, type=parse_size, metavar="HxW", nargs="+",
+                        help="sizes to check the export at (default: --input and an odd size)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from drnet.fast.export import SUFFIXES, export_model
+
+    model, name = build(args)
+    output = Path(args.output or f"{name}{SUFFIXES[args.format]}")
+    report = export_model(model, output, args.format, input_size=args.input,
+                          check_sizes=args.check)
+    checks = ", ".join(f"{size}: {err:.1e}" for size, err in report.errors.items())
+    print(f"wrote {output} ({args.format}, dynamic height/width); max relative difference "
+          f"from the eager model: {checks} (tolerance 1e-4)")
+    return 0
+
+
+def build(args: argparse.Namespace) -> tuple[Any, str]:
+    """The model named or stored in ``args.source``, with its weights, and a name for files."""
+    from drnet.models import create_model, get_entry
+
+    kwargs: dict[str, Any] = {}
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    if args.output_stride is not None:
+        kwargs["output_stride"] = args.output_stride
+    path = Path(args.source)
+    if not path.is_file():
+        get_entry(args.source)  # an unknown name lists the closest ones
+        return create_model(args.source, pretrained=args.pretrained, **kwargs), args.source
+    arch = args.arch
+    hparams = _lightning_hparams(path)
+    if arch is None and hparams:
+        arch = hparams["model"]
+        kwargs = {"num_classes": hparams.get("num_classes"), **(hparams.get("model_kwargs") or {}),
+                  **kwargs}
+        if hparams.get("aux_weight", 0) > 0:
+            kwargs["aux_head"] = True
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if arch is None:
+        raise ValueError(f"{path} is a weights file without its architecture; name it with "
+                         f"--arch (e.g. --arch drnseg_d_22 --num-classes 19)")
+    return create_model(arch, pretrained=str(path), **kwargs), path.stem
+
+
+def _lightning_hparams(path: Path) -> dict[str, Any] | None:
+    """``hyper_parameters`` of a Lightning checkpoint whose task names a drnet model."""
+    if path.suffix not in (".ckpt", ".pt", ".pth"):
+        return None
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    hparams = obj.get("hyper_parameters") if isinstance(obj, dict) else None
+    return hparams if isinstance(hparams, dict) and isinstance(hparams.get("model"), str) else None

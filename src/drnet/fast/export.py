@@ -1,0 +1,104 @@
+"""Export a model to ONNX, TorchScript or a ``torch.export`` ExportedProgram, then check it.
+
+Height and width stay dynamic (ONNX and ExportedProgram: symbolic; TorchScript: traced with
+shape arithmetic), and every export is run again at two input sizes -- ONNX through
+onnxruntime -- and compared with the eager model. onnx/onnxruntime are imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from drnet.fast.compare import relative_error
+
+FORMATS = ("onnx", "torchscript", "exported-program")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported-program": ".pt2"}
+TOLERANCE = 1e-4  # max |exported - eager| / max |eager|
+
+
+class ExportCheckError(RuntimeError):
+    """An exported model disagrees with the eager model; the message gives sizes and errors."""
+
+
+@dataclass
+class ExportReport:
+    """Where the model went and how close the export is to eager, per checked input size."""
+
+    path: Path
+    format: str
+    errors: dict[str, float] = field(default_factory=dict)  # "HxW" -> max relative error
+
+    @property
+    def ok(self) -> bool:
+        return all(e <= TOLERANCE for e in self.errors.values())
+
+
+def export_model(model: nn.Module, path: str | os.PathLike, format: str, *,
+                 input_size: tuple[int, int] = (512, 512), batch: int = 1,
+                 check_sizes: Sequence[tuple[int, int]] | None = None,
+                 in_chans: int = 3) -> ExportReport:
+    """Export ``model`` (eval mode, fp32) to ``path`` and check it at ``check_sizes`` (default:
+    ``input_size`` and an odd size not seen during export); raises :class:`ExportCheckError`
+    if any output differs by more than ``TOLERANCE`` relative."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    model = model.eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.randn(batch, in_chans, *input_size)
+    exporter = {"onnx": _onnx, "torchscript": _torchscript, "exported-program": _program}[format]
+    run = exporter(model, example, path)
+    sizes = list(check_sizes or [input_size, (input_size[0] * 3 // 4 + 1,
+                                              input_size[1] * 3 // 4 + 3)])
+    report = ExportReport(path, format)
+    for height, width in sizes:
+        x = torch.randn(batch, in_chans, height, width)
+        with torch.no_grad():
+            expected = model(x)
+        report.errors[f"{height}x{width}"] = relative_error(run(x), expected)
+    if not report.ok:
+        raise ExportCheckError(f"{format} export of {type(model).__name__} differs from the "
+                               f"eager model by more than {TOLERANCE} (relative): "
+                               f"{report.errors}")
+    return report
+
+
+def _dynamic_hw(model: nn.Module) -> dict[str, dict[int, object]]:
+    import inspect
+
+    name = next(iter(inspect.signature(model.forward).parameters))
+    return {name: {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
+
+
+def _onnx(model: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+    import onnxruntime
+
+    torch.onnx.export(model, (example,), str(path), dynamo=True,
+                      dynamic_shapes=_dynamic_hw(model), input_names=["image"],
+                      output_names=["output"], external_data=False, verbose=False)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+
+
+def _torchscript(model: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+    with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, example)
+        traced.save(str(path))
+        loaded = torch.jit.load(str(path))
+    return lambda x: loaded(x).detach()
+
+
+def _program(model: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+    program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_hw(model))
+    torch.export.save(program, str(path))
+    loaded = torch.export.load(str(path)).module()
+    return lambda x: loaded(x).detach()
+

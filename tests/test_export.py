@@ -1,0 +1,61 @@
+"""Export round trips: each file is loaded back (ONNX through onnxruntime) and compared with the
+eager model at two input sizes, one of them odd and unseen during export (tolerance 1e-4
+relative, the issue's bound)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from drnet import create_model
+from drnet.cli import main
+from drnet.fast.export import TOLERANCE, export_model
+
+
+@pytest.mark.parametrize(("name", "fmt"), [
+    ("drnseg_d_tiny", "onnx"),  # segmentation: output at the (dynamic) input size
+    ("drn_d_tiny", "exported-program"),
+    ("drnseg_d_tiny", "torchscript"),
+])
+def test_round_trip_at_two_sizes(name: str, fmt: str, tmp_path: Path) -> None:
+    model = create_model(name, num_classes=3).eval()
+    report = export_model(model, tmp_path / f"model.{fmt}", fmt, input_size=(64, 80),
+                          check_sizes=[(64, 80), (45, 37)])
+    assert report.path.is_file()
+    assert set(report.errors) == {"64x80", "45x37"}
+    assert all(err <= TOLERANCE for err in report.errors.values()), report.errors
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated in 2.14
+def test_cli_exports_a_lightning_checkpoint(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    model = create_model("drnseg_d_tiny", num_classes=4)
+    ckpt = tmp_path / "last.ckpt"  # the layout drnet fit writes: task hparams + "model." keys
+    torch.save({"hyper_parameters": {"model": "drnseg_d_tiny", "num_classes": 4,
+                                     "model_kwargs": None, "aux_weight": 0.0},
+                "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}}, ckpt)
+    out = tmp_path / "seg.pt"
+    assert main(["export", str(ckpt), "--format", "torchscript", "--input", "48x64",
+                 "--output", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    loaded = torch.jit.load(str(out))
+    x = torch.randn(1, 3, 33, 41)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def test_cli_errors_name_what_is_missing(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "weights.pth"
+    torch.save(create_model("drn_d_tiny").state_dict(), weights)
+    assert main(["export", str(weights)]) == 2
+    assert "name it with --arch" in capsys.readouterr().err
+    assert main(["export", "drn_d_2"]) == 2
+    assert "unknown model 'drn_d_2'" in capsys.readouterr().err
+
+
+def test_bad_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="format must be one of"):
+        export_model(create_model("drn_d_tiny"), tmp_path / "m", "tflite")
