@@ -19,6 +19,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from drnet.layers import NormLayer
 from drnet.models.detection.adapters import FPNBackbone, SingleMapBackbone, fpn_out_indices
+from drnet.models.factory import create_model
 from drnet.models.features import FeatureListNet
 
 DetectorType = Literal["fasterrcnn", "retinanet", "fcos"]
@@ -94,8 +95,6 @@ def build_detector(detector: DetectorType, neck: Neck, backbone_name: str, *,
     R-CNN's box-head width (1024). ``detector_kwargs`` go to torchvision's class unchanged
     (e.g. ``box_batch_size_per_image``, ``rpn_post_nms_top_n_train``).
     """
-    from drnet.models.factory import create_model  # the factory imports the registry users
-
     if detector not in CLASSIFIER_NAMES:
         raise ValueError(f"detector must be one of {sorted(CLASSIFIER_NAMES)}, got {detector!r}")
     if neck not in ("single", "fpn"):
@@ -129,11 +128,10 @@ def build_detector(detector: DetectorType, neck: Neck, backbone_name: str, *,
     if detector == "fasterrcnn":
         common.update(rpn_anchor_generator=anchors, box_detections_per_img=detections_per_img,
                       box_roi_pool=MultiScaleRoIAlign(neck_module.roi_levels, 7, 2))
-        if representation_size is not None:
-            common["representation_size"] = representation_size
         if score_thresh is not None:
             common["box_score_thresh"] = score_thresh
-        model: nn.Module = _faster_rcnn(neck_module, num_classes, common, detector_kwargs)
+        model: nn.Module = _faster_rcnn(neck_module, num_classes, representation_size or 1024,
+                                        {**common, **dict(detector_kwargs or {})})
     else:
         common.update(anchor_generator=anchors, detections_per_img=detections_per_img)
         if score_thresh is not None:
@@ -149,11 +147,9 @@ def build_detector(detector: DetectorType, neck: Neck, backbone_name: str, *,
     return model
 
 
-def _faster_rcnn(neck: SingleMapBackbone | FPNBackbone, num_classes: int,
-                 common: dict[str, Any], detector_kwargs: Mapping[str, Any] | None) -> FasterRCNN:
-    """Faster R-CNN with a box head of ``representation_size`` (torchvision fixes it at 1024)."""
-    width = common.pop("representation_size", 1024)
+def _faster_rcnn(neck: SingleMapBackbone | FPNBackbone, num_classes: int, width: int,
+                 kwargs: dict[str, Any]) -> FasterRCNN:
+    """Faster R-CNN whose box head is ``width`` wide (torchvision's builder fixes 1024)."""
     head = TwoMLPHead(neck.out_channels * 7 * 7, width)
-    predictor = FastRCNNPredictor(width, num_classes)
-    return FasterRCNN(neck, None, box_head=head, box_predictor=predictor, **common,
-                      **dict(detector_kwargs or {}))
+    return FasterRCNN(neck, None, box_head=head,
+                      box_predictor=FastRCNNPredictor(width, num_classes), **kwargs)
