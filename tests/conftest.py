@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.fixtures import datasets
+from tests.fixtures import coco, datasets
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # two workers on two cores: no oversubscription
@@ -22,7 +22,8 @@ def _seed() -> None:
 
 # Tiny data sets in the real on-disk layouts (tests/fixtures/datasets.py), written once per
 # session (per xdist worker) and shared: tests must not modify them. Fixture names:
-# cityscapes_root, voc_root, drn_lists_root, folder_root, imagefolder_root, cifar10_root.
+# cityscapes_root, voc_root, drn_lists_root, folder_root, imagefolder_root, cifar10_root,
+# coco_root (tests/fixtures/coco.py).
 def _dataset_root(name: str, make: Callable[[Path], Path]) -> Callable[..., Path]:
     @pytest.fixture(scope="session", name=f"{name}_root")
     def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -36,3 +37,4 @@ drn_lists_root = _dataset_root("drn_lists", datasets.make_drn_lists)
 folder_root = _dataset_root("folder", datasets.make_folder)
 imagefolder_root = _dataset_root("imagefolder", datasets.make_imagefolder)
 cifar10_root = _dataset_root("cifar10", datasets.make_cifar10)
+coco_root = _dataset_root("coco", coco.make_coco)

@@ -36,6 +36,14 @@ CASES = {
                                  "--data.init_args.num_val", "4",
                                  "--data.init_args.image_size", "64"]),
     "synthetic_classification": (None, []),
+    "detection_synthetic_fasterrcnn_resnet18_dc5": (None, ["--data.init_args.num_train", "4",
+                                                           "--data.init_args.num_val", "2",
+                                                           "--data.init_args.batch_size", "2"]),
+    "detection_coco_fasterrcnn_resnet50_dc5": ("coco_root", [
+        *NO_DOWNLOAD, "--model.init_args.min_size", "64", "--model.init_args.max_size", "96",
+        "--data.init_args.num_workers", "0", "--model.init_args.model_kwargs",
+        '{"representation_size": 64, "detector_kwargs": {"box_batch_size_per_image": 16, '
+        '"rpn_post_nms_top_n_test": 50}}']),
 }
 
 

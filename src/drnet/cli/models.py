@@ -8,7 +8,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*",
                         help="shell-style name filter, e.g. 'drn_d_*' (default: all)")
-    parser.add_argument("--family", choices=["resnet", "drn", "segmentation"],
+    parser.add_argument("--family", choices=["resnet", "drn", "segmentation", "detection"],
                         help="only this family")
 
 

@@ -12,12 +12,15 @@ from typing import Any
 
 from drnet.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, cityscapes_dataset
 from drnet.data.classification import cifar10_dataset, imagefolder_dataset
+from drnet.data.coco import COCODetection
+from drnet.data.detection_samples import collate_detection, detection_transforms
 from drnet.data.drn_lists import drn_list_dataset, read_info
 from drnet.data.folder import folder_dataset
 from drnet.data.predict import PredictImages
 from drnet.data.segmentation_dataset import SegmentationFiles
 from drnet.data.synthetic import ContextSegmentationDataset
 from drnet.data.synthetic_classification import GratingClassification
+from drnet.data.synthetic_detection import ShapesDetectionDataset
 from drnet.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -38,12 +41,16 @@ _LAZY = {
     "ImageFolderDataModule": "drnet.data.classification_datamodules",
     "CIFAR10DataModule": "drnet.data.classification_datamodules",
     "SyntheticClassificationDataModule": "drnet.data.classification_datamodules",
+    "DetectionDataModule": "drnet.data.detection_datamodules",
+    "COCODetectionDataModule": "drnet.data.detection_datamodules",
+    "SyntheticDetectionDataModule": "drnet.data.detection_datamodules",
 }
 
 __all__ = [
     "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "IMAGENET_MEAN", "IMAGENET_STD", "VOC_CLASSES",
-    "VOC_PALETTE", "ContextSegmentationDataset", "GratingClassification", "PredictImages",
-    "RandomScale", "SegmentationFiles", "cifar10_dataset", "cityscapes_dataset",
+    "VOC_PALETTE", "COCODetection", "ContextSegmentationDataset", "GratingClassification",
+    "PredictImages", "RandomScale", "SegmentationFiles", "ShapesDetectionDataset",
+    "cifar10_dataset", "cityscapes_dataset", "collate_detection", "detection_transforms",
     "drn_list_dataset", "folder_dataset", "imagefolder_dataset", "read_info",
     "segmentation_eval_transforms", "segmentation_train_transforms", "voc_dataset", *_LAZY,
 ]

@@ -1,6 +1,6 @@
 """Models: backbones (ResNet, DRN), segmentation models, the registry and weights."""
 
-from drnet.models import drn, resnet, segmentation  # noqa: F401  (registers the models)
+from drnet.models import detection, drn, resnet, segmentation  # noqa: F401  (registers)
 from drnet.models.base import Backbone, FeatureInfo
 from drnet.models.factory import create_model
 from drnet.models.features import FeatureListNet

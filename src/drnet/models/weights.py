@@ -165,7 +165,9 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
     classifier = tuple(getattr(model, "classifier_names", ()))
     first_conv = getattr(model, "first_conv", None)
     for key in list(state):
-        if _under(key, unused) and key not in expected:
+        # BatchNorm's step counter has no use in a frozen/group norm (detection backbones)
+        counter = key.endswith(".num_batches_tracked") and key not in expected
+        if counter or (_under(key, unused) and key not in expected):
             report.dropped.append(key)
             del state[key]
 

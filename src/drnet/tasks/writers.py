@@ -1,4 +1,5 @@
-"""Prediction writer: label PNGs and colour overlays (segmentation), a CSV (classification)."""
+"""Prediction writer: label PNGs and colour overlays (segmentation), a CSV (classification),
+boxes drawn on the image (detection)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
+
+from drnet.tasks.detection_writer import DETECTION_PALETTE, write_detections
 
 
 def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
@@ -41,7 +44,8 @@ class PredictionWriter(BasePredictionWriter):
 
     Segmentation: ``<stem>_labels.png`` (class ids, 8-bit) and ``<stem>_overlay.png`` (the
     image blended with the dataset's palette). Classification: top-5 rows in
-    ``predictions.csv``.
+    ``predictions.csv``. Detection (a ``boxes`` key): ``<stem>_boxes.png`` with labelled
+    boxes and ``detections.csv``.
     """
 
     def __init__(self, output_dir: str = "predictions", alpha: float = 0.5,
@@ -60,7 +64,9 @@ class PredictionWriter(BasePredictionWriter):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         count = len(prediction["labels" if "labels" in prediction else "indices"])
         paths = prediction.get("path") or [f"image_{batch_idx:05d}_{i}" for i in range(count)]
-        if "labels" in prediction:
+        if "boxes" in prediction:
+            self._write_detection(trainer, pl_module, prediction, batch, paths)
+        elif "labels" in prediction:
             self._write_segmentation(trainer, prediction, batch, paths)
         else:
             self._write_classification(pl_module, prediction, paths)
@@ -82,6 +88,16 @@ class PredictionWriter(BasePredictionWriter):
             overlay = self.output_dir / f"{stem}_overlay.png"
             Image.fromarray(blend.round().astype(np.uint8)).save(overlay)
             self.written += [label_file, overlay]
+
+    def _write_detection(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                         prediction: dict[str, Any], batch: dict[str, Any],
+                         paths: Sequence[str]) -> None:
+        data = trainer.datamodule
+        self.written += write_detections(
+            self.output_dir, prediction, batch["image"], paths,
+            getattr(pl_module, "class_names", None),
+            self.palette or getattr(data, "palette", None) or DETECTION_PALETTE,
+            getattr(data, "mean", (0.0, 0.0, 0.0)), getattr(data, "std", (1.0, 1.0, 1.0)))
 
     def _write_classification(self, pl_module: L.LightningModule, prediction: dict[str, Any],
                               paths: Sequence[str]) -> None:

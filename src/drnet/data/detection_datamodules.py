@@ -1,0 +1,99 @@
+"""Detection DataModules: COCO-format folders and the built-in synthetic shapes set.
+
+Batches follow :mod:`drnet.data.detection_samples`: ``{"image": list of float (3, H, W),
+"target": list of {"boxes": float (N, 4) xyxy, "labels": int64 (N,)}, "path": list[str]}``.
+Images stay in [0, 1] by default (``mean`` 0, ``std`` 1): torchvision's detectors normalise
+and resize themselves (``image_mean``/``image_std``, ``min_size``/``max_size``).
+``num_classes`` counts the background (label 0) and ``class_names[0]`` is ``"background"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from drnet.data import synthetic_detection as shapes
+from drnet.data.coco import COCODetection, annotation_file, categories, read_annotations
+from drnet.data.datamodule_base import DataModuleBase, Stats
+from drnet.data.detection_samples import collate_detection, detection_transforms
+
+
+class DetectionDataModule(DataModuleBase):
+    """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of
+    ``__init__`` and implement :meth:`read_split`. Training flips horizontally (``flip``);
+    every role drops boxes left under 1 px by the transforms."""
+
+    num_classes: int
+    class_names: list[str]
+    default_mean: Stats = shapes.MEAN
+    default_std: Stats = shapes.STD
+    collate_fn = staticmethod(collate_detection)
+
+    def __init__(self, *, batch_size: int = 8, val_batch_size: int | None = None,
+                 num_workers: int = 0, flip: bool = True, mean: Stats | None = None,
+                 std: Stats | None = None, seed: int = 0,
+                 predict_path: str | None = None) -> None:
+        super().__init__(batch_size=batch_size,
+                         val_batch_size=batch_size if val_batch_size is None else val_batch_size,
+                         num_workers=num_workers, mean=mean, std=std, seed=seed,
+                         predict_path=predict_path)
+        self.flip = flip
+
+    def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
+        """The dataset for ``role`` (``train``, ``val``, ``test``) with ``transforms``."""
+        raise NotImplementedError
+
+    def make_dataset(self, role: str) -> Dataset:
+        flip = self.flip and role == "train"
+        return self.read_split(role, detection_transforms(self.mean, self.std, flip=flip))
+
+
+class COCODetectionDataModule(DetectionDataModule):
+    """``root/annotations/instances_<split>.json`` with images in ``root/images/<split>/`` or
+    ``root/<split>/`` (:mod:`drnet.data.coco`). The training split's categories fix the labels
+    (``class_names`` = background + their names in id order); test reads ``test_split``
+    (``val2017`` by default: COCO's test labels are not public)."""
+
+    def __init__(self, root: str, *, train_split: str = "train2017",
+                 val_split: str = "val2017", test_split: str = "val2017",
+                 **kwargs: Any) -> None:
+        self.root = root
+        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        table = categories(read_annotations(annotation_file(root, train_split)))
+        self.category_ids = [c for c, _ in table]
+        self.class_names = ["background", *(name for _, name in table)]
+        self.num_classes = len(self.class_names)
+        super().__init__(**kwargs)
+
+    def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
+        return COCODetection(self.root, self.splits[role], category_ids=self.category_ids,
+                             transforms=transforms)
+
+
+class SyntheticDetectionDataModule(DetectionDataModule):
+    """The built-in shapes set (:mod:`drnet.data.synthetic_detection`), generated on the fly:
+    no files; no flip by default, so every network sees the same data stream."""
+
+    num_classes = shapes.ShapesDetectionDataset.num_classes
+    class_names = shapes.CLASS_NAMES
+
+    def __init__(self, *, num_train: int = 4096, num_val: int = 128, num_test: int = 128,
+                 image_size: int = 128, object_size: tuple[int, int] = (6, 64),
+                 num_objects: tuple[int, int] = (3, 8), batch_size: int = 8,
+                 val_batch_size: int | None = None, num_workers: int = 0, flip: bool = False,
+                 seed: int = 0, predict_path: str | None = None) -> None:
+        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+        self.image_size, self.object_size, self.num_objects = (
+            image_size, tuple(object_size), tuple(num_objects))
+        shapes.ShapesDetectionDataset(1, image_size, object_size=self.object_size,
+                                      num_objects=self.num_objects)  # bad sizes fail here
+        super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
+                         num_workers=num_workers, flip=flip, seed=seed,
+                         predict_path=predict_path)
+
+    def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
+        return shapes.ShapesDetectionDataset(
+            self.sizes[role], self.image_size, self.seed, role, object_size=self.object_size,
+            num_objects=self.num_objects, transforms=transforms)

@@ -1,0 +1,142 @@
+"""``DetectionTask``: torchvision detectors on drnet backbones, scored by COCO mAP.
+
+Batches (:mod:`drnet.data.detection_samples`): ``{"image": list of float (3, H, W) in [0, 1],
+"target": list of {"boxes": float (N, 4) xyxy, "labels": int64 (N,)}, "path": list[str]}``.
+``num_classes`` counts the background, label 0 (torchvision's convention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torchmetrics.detection import MeanAveragePrecision
+
+from drnet.models import create_model, get_entry
+from drnet.tasks.optim import Schedule, sgd_with_schedule
+
+# What validation and test log (COCO's summary; -1 where no object of that size exists).
+MAP_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100")
+
+
+def mean_average_precision(backend: str = "pycocotools") -> MeanAveragePrecision:
+    """COCO box mAP (IoU 0.50:0.95, 101-point interpolation, up to 100 detections per image;
+    areas by COCO's buckets: small < 32², medium < 96², large above, of the *box* area).
+    ``backend`` is ``"pycocotools"`` or ``"faster_coco_eval"`` (both install from PyPI)."""
+    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend=backend)
+
+
+class DetectionTask(L.LightningModule):
+    """torchvision's loss dict (summed; every term logged), SGD with the shared per-iteration
+    schedule and warm-up, COCO mAP on the validation set.
+
+    ``min_size``/``max_size`` are the detector's own resize (shorter side to ``min_size``, a
+    list picks one at random per training batch, the last at evaluation; longer side capped
+    at ``max_size``). ``predict_min_score`` drops low-scoring boxes from predictions.
+    """
+
+    monitor = "val/map"
+
+    def __init__(
+        self,
+        model: str = "fasterrcnn_resnet50_dc5",
+        num_classes: int = 81,
+        model_kwargs: dict[str, Any] | None = None,
+        pretrained: str | None = None,
+        pretrained_backbone: str | None = None,
+        class_names: list[str] | None = None,
+        min_size: int | list[int] = 800,
+        max_size: int = 1333,
+        lr: float = 0.02,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        nesterov: bool = False,
+        head_lr_mult: float = 1.0,
+        schedule: Schedule = "poly",
+        poly_power: float = 0.9,
+        warmup_iters: int = 0,
+        predict_min_score: float = 0.5,
+        map_backend: str = "pycocotools",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if get_entry(model).family != "detection":
+            raise ValueError(f"model must be a detection model (fasterrcnn_*, retinanet_*, "
+                             f"fcos_*; see drnet models --family detection), got {model!r}")
+        kwargs = dict(model_kwargs or {})
+        clash = {"min_size", "max_size", "pretrained_backbone"} & set(kwargs)
+        if clash:
+            raise ValueError(f"set {sorted(clash)} as DetectionTask arguments, not in model_kwargs")
+        if pretrained_backbone is not None:
+            kwargs["pretrained_backbone"] = pretrained_backbone
+        sizes = tuple(min_size) if isinstance(min_size, list | tuple) else min_size
+        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained,
+                                  min_size=sizes, max_size=max_size, **kwargs)
+        self.class_names = list(class_names or ["background",
+                                                *(str(i) for i in range(1, num_classes))])
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"class_names needs {num_classes} names (background included), "
+                             f"got {len(self.class_names)}")
+        self.val_map = mean_average_precision(map_backend)
+        self.test_map = mean_average_precision(map_backend)
+        self.last_scores: dict[str, Tensor] = {}
+
+    def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
+        return self.model(images)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        losses = self.model(batch["image"], batch["target"])
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"detection loss is {loss.item()} ({ {k: float(v) for k, v in losses.items()} })"
+                f" at global step {self.global_step}; lower lr or raise warmup_iters")
+        size = len(batch["image"])
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=size)
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.val_map.update(self.model(batch["image"]), batch["target"])
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.test_map.update(self.model(batch["image"]), batch["target"])
+
+    def on_validation_epoch_end(self) -> None:
+        self._report(self.val_map, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._report(self.test_map, "test")
+
+    def _report(self, metric: MeanAveragePrecision, stage: str) -> None:
+        scores = metric.compute()  # gathered over processes
+        metric.reset()
+        self.last_scores = {k: scores[k] for k in MAP_KEYS}
+        self.log_dict({f"{stage}/{k}": v.float() for k, v in self.last_scores.items()},
+                      sync_dist=True)  # identical on every process: the mean is a no-op
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Per image: boxes (xyxy, input pixels), labels and scores at or above
+        ``predict_min_score``, as lists (one tensor per image)."""
+        outputs = self.model(batch["image"])
+        kept = [out["scores"] >= self.hparams.predict_min_score for out in outputs]
+        prediction: dict[str, Any] = {
+            key: [out[key][keep] for out, keep in zip(outputs, kept, strict=True)]
+            for key in ("boxes", "labels", "scores")}
+        prediction["path"] = batch.get("path")
+        return prediction
+
+    def configure_optimizers(self) -> dict:
+        hp = self.hparams
+        body = {id(p) for p in self.model.backbone.body.parameters()}
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if id(p) in body], "lr": hp.lr},
+                  {"params": [p for p in params if id(p) not in body],
+                   "lr": hp.lr * hp.head_lr_mult}]
+        return sgd_with_schedule(
+            [g for g in groups if g["params"]], momentum=hp.momentum,
+            weight_decay=hp.weight_decay, nesterov=hp.nesterov, schedule=hp.schedule,
+            total_steps=self.trainer.estimated_stepping_batches,
+            warmup_iters=hp.warmup_iters, power=hp.poly_power)

@@ -1,0 +1,52 @@
+"""``drnet fit/validate/predict`` with the synthetic detection config: checkpoint round trip and
+boxes drawn on the predicted images."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from drnet.cli import main
+from drnet.configs import CONFIG_DIR
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+
+
+def test_fit_validate_predict(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    small = ["--config", str(CONFIG_DIR / "detection_synthetic_fasterrcnn_resnet18_dc5.yaml"),
+             "--data.init_args.num_train", "2", "--data.init_args.num_val", "2",
+             "--data.init_args.image_size", "64", "--data.init_args.object_size", "[4, 24]",
+             "--data.init_args.batch_size", "2", "--model.init_args.min_size", "64",
+             "--model.init_args.max_size", "96", "--trainer.val_check_interval", "null",
+             "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(run)]
+    assert main(["fit", *small, "--trainer.max_steps", "1"]) == 0  # one epoch, then val
+    last = run / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    with sorted(run.glob("csv/version_*/metrics.csv"))[-1].open() as handle:
+        fitted = [r for r in csv.DictReader(handle) if r.get("val/map")]
+    assert main(["validate", *small, "--ckpt_path", str(last)]) == 0
+    with sorted(run.glob("csv/version_*/metrics.csv"))[-1].open() as handle:
+        validated = [r for r in csv.DictReader(handle) if r.get("val/map")]
+    assert float(validated[-1]["val/map"]) == pytest.approx(float(fitted[-1]["val/map"]))
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name, size in (("a", (64, 64)), ("b b", (50, 70))):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(
+            images / f"{name}.png")
+    out = tmp_path / "predictions"
+    assert main(["predict", *small, "--ckpt_path", str(last), "--data.init_args.predict_path",
+                 str(images), "--model.init_args.predict_min_score", "0",
+                 "--writer.output_dir", str(out)]) == 0
+    assert Image.open(out / "b b_boxes.png").size == (70, 50)
+    assert Image.open(out / "a_boxes.png").mode == "RGB"
+    with (out / "detections.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {Path(r["path"]).name for r in rows} <= {"a.png", "b b.png"}
+    assert all(r["class"] in ("square", "disc", "triangle") for r in rows)
