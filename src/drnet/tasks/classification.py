@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch.nn.functional as F
@@ -10,11 +10,13 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from drnet.models import Backbone, create_model
+from drnet.tasks.fast_paths import Checkpointing, Predictor, prepare_for_training
 from drnet.tasks.optim import Schedule, sgd_with_schedule
 
 
 class ClassificationTask(L.LightningModule):
-    """Cross-entropy (optional label smoothing), SGD with a per-iteration schedule."""
+    """Cross-entropy (optional label smoothing), SGD with a per-iteration schedule; the speed
+    and memory options are those of :class:`drnet.tasks.SegmentationTask`."""
 
     monitor = "val/top1"
 
@@ -34,6 +36,10 @@ class ClassificationTask(L.LightningModule):
         schedule: Schedule = "cosine",
         poly_power: float = 0.9,
         warmup_iters: int = 0,
+        channels_last: bool = True,
+        checkpointing: Checkpointing = None,
+        fast_predict: bool = True,
+        predict_dtype: Literal["fp32", "bf16", "fp16"] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -42,6 +48,8 @@ class ClassificationTask(L.LightningModule):
         if not isinstance(self.model, Backbone) or num_classes < 1:
             raise ValueError(f"model must be a classification backbone with num_classes >= 1, "
                              f"got {model!r} with num_classes={num_classes}")
+        prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
+        self.predictor = Predictor(fast_predict, predict_dtype)
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         top5 = min(5, num_classes)
         self.metrics = {stage: {"top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
@@ -80,9 +88,15 @@ class ClassificationTask(L.LightningModule):
     def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
         if batch is None:
             return None
-        probs = self.model(batch["image"]).softmax(dim=1)
+        probs = self.predictor(self.model)(batch["image"]).softmax(dim=1)
         top = probs.topk(min(5, probs.shape[1]), dim=1)
         return {"indices": top.indices, "probs": top.values, "path": batch.get("path")}
+
+    def on_predict_start(self) -> None:
+        self.predictor.start(self.model)
+
+    def on_predict_end(self) -> None:
+        self.predictor.stop()
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams

@@ -12,6 +12,7 @@ from torch import Tensor
 from drnet.inference import InferenceConfig, segment
 from drnet.metrics import SegmentationMetrics, format_class_table
 from drnet.models import SegmentationModel, create_model
+from drnet.tasks.fast_paths import Checkpointing, Predictor, prepare_for_training
 from drnet.tasks.optim import Schedule, param_groups, sgd_with_schedule
 
 
@@ -19,8 +20,11 @@ class SegmentationTask(L.LightningModule):
     """Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
     head learning rate and a per-iteration poly schedule; mIoU on full validation images.
 
-    The constructor's typed arguments are the YAML config schema (LightningCLI); they are all
-    plain values so checkpoints stay loadable with ``weights_only=True``.
+    ``channels_last`` and ``checkpointing`` (``"all"``, ``"dilated"`` or stage names) are the
+    training speed/memory options; ``fast_predict`` runs ``predict`` through
+    :func:`drnet.optimize_for_inference` (optionally in ``predict_dtype``). The constructor's
+    typed arguments are the YAML config schema (LightningCLI); they are all plain values so
+    checkpoints stay loadable with ``weights_only=True``.
     """
 
     monitor = "val/mIoU"
@@ -50,6 +54,10 @@ class SegmentationTask(L.LightningModule):
         val_scales: tuple[float, ...] = (1.0,),
         val_flip: bool = False,
         print_class_table: bool = True,
+        channels_last: bool = True,
+        checkpointing: Checkpointing = None,
+        fast_predict: bool = True,
+        predict_dtype: Literal["fp32", "bf16", "fp16"] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -62,6 +70,8 @@ class SegmentationTask(L.LightningModule):
         if not isinstance(self.model, SegmentationModel):
             raise ValueError(f"model must be a segmentation model (drnseg_*, deeplabv3_*, fcn_*), "
                              f"got {model!r}")
+        prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
+        self.predictor = Predictor(fast_predict, predict_dtype)
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(f"class_weights needs {num_classes} values (num_classes), "
                              f"got {len(class_weights)}")
@@ -133,9 +143,15 @@ class SegmentationTask(L.LightningModule):
     def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
         if batch is None:
             return None
-        probs = segment(self.model, batch["image"], self.inference)
+        probs = segment(self.predictor(self.model), batch["image"], self.inference)
         confidence, labels = probs.max(dim=1)
         return {"labels": labels, "confidence": confidence, "path": batch.get("path")}
+
+    def on_predict_start(self) -> None:
+        self.predictor.start(self.model)
+
+    def on_predict_end(self) -> None:
+        self.predictor.stop()
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams
