@@ -49,8 +49,9 @@ def last_validation(root: Path) -> dict[str, float]:
         raise FileNotFoundError(f"no CSV log under {root}: run it first")
     with files[-1].open() as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("val/map")]
+    # Lightning logs a validation at the index of the last step taken: steps taken = index + 1.
     return {key: float(rows[-1][f"val/{key}"]) for key in COLUMNS} | {"step": float(
-        rows[-1]["step"])}
+        rows[-1]["step"]) + 1}
 
 
 def report(out: Path) -> str:
