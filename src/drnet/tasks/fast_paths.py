@@ -1,5 +1,6 @@
-"""The speed and memory options every task shares: channels_last and per-stage activation
-checkpointing for training, and drnet's fast inference path for ``predict``.
+"""Speed and memory options of the segmentation and classification tasks: channels_last and
+per-stage activation checkpointing for training, and drnet's fast inference path for
+``predict``. (Detection keeps torchvision's own handling: its models take lists of images.)
 
 Both training options keep parameter names and state-dict keys, so checkpoints written with
 them load without them and the other way round. Mixed precision is Lightning's own
