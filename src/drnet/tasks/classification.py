@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from drnet.models import Backbone, create_model
 from drnet.tasks.fast_paths import Checkpointing, Predictor, prepare_for_training
-from drnet.tasks.optim import Schedule, sgd_with_schedule
+from drnet.tasks.optim import Schedule, param_groups, sgd_with_schedule
 
 
 class ClassificationTask(L.LightningModule):
@@ -101,11 +101,9 @@ class ClassificationTask(L.LightningModule):
     def configure_optimizers(self) -> dict:
         hp = self.hparams
         head = {id(p) for p in self.model.get_classifier().parameters()}
-        params = list(self.model.parameters())
-        groups = [{"params": [p for p in params if id(p) not in head], "lr": hp.lr},
-                  {"params": [p for p in params if id(p) in head], "lr": hp.lr * hp.head_lr_mult}]
+        backbone = (p for p in self.model.parameters() if id(p) not in head)
         return sgd_with_schedule(
-            [g for g in groups if g["params"]], momentum=hp.momentum,
+            param_groups(self.model, backbone, hp.lr, hp.head_lr_mult), momentum=hp.momentum,
             weight_decay=hp.weight_decay, nesterov=hp.nesterov,
             schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
             warmup_iters=hp.warmup_iters, power=hp.poly_power)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-import torch
 from torch import Tensor
 from torchmetrics.detection import MeanAveragePrecision
 
 from drnet.models import create_model, get_entry
-from drnet.tasks.optim import Schedule, sgd_with_schedule
+from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 
 # What validation and test log (COCO's summary; -1 where no object of that size exists).
 MAP_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100")
@@ -89,10 +88,7 @@ class DetectionTask(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         losses = self.model(batch["image"], batch["target"])
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"detection loss is {loss.item()} ({ {k: float(v) for k, v in losses.items()} })"
-                f" at global step {self.global_step}; lower lr or raise warmup_iters")
+        check_finite(loss, self.global_step, f" ({ {k: float(v) for k, v in losses.items()} })")
         size = len(batch["image"])
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=size)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
@@ -130,13 +126,9 @@ class DetectionTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams
-        body = {id(p) for p in self.model.backbone.body.parameters()}
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if id(p) in body], "lr": hp.lr},
-                  {"params": [p for p in params if id(p) not in body],
-                   "lr": hp.lr * hp.head_lr_mult}]
         return sgd_with_schedule(
-            [g for g in groups if g["params"]], momentum=hp.momentum,
+            param_groups(self.model, self.model.backbone.body.parameters(), hp.lr,
+                         hp.head_lr_mult), momentum=hp.momentum,
             weight_decay=hp.weight_decay, nesterov=hp.nesterov, schedule=hp.schedule,
             total_steps=self.trainer.estimated_stepping_batches,
             warmup_iters=hp.warmup_iters, power=hp.poly_power)

@@ -1,5 +1,6 @@
 """SGD with a per-iteration poly or cosine schedule and linear warm-up, as the DRN/DeepLab
-recipes: ``lr = base * (1 - t / T) ** power`` after ``warmup_iters`` linear steps."""
+recipes: ``lr = base * (1 - t / T) ** power`` after ``warmup_iters`` linear steps; the
+backbone/head parameter split and the finite-loss guard every task shares."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Literal
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 Schedule = Literal["poly", "cosine", "constant"]
 
@@ -33,15 +34,25 @@ def lr_factor(schedule: Schedule, total_steps: int, warmup_iters: int = 0,
     return factor
 
 
-def param_groups(backbone: nn.Module, rest: Iterable[nn.Module], lr: float,
+def param_groups(model: nn.Module, backbone: Iterable[nn.Parameter], lr: float,
                  head_lr_mult: float) -> list[dict]:
-    """Backbone at ``lr``, everything else (freshly initialised heads) at ``lr * head_lr_mult``
-    (the 10x head learning rate of DeepLab/PSPNet recipes)."""
-    head = [p for module in rest for p in module.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in backbone.parameters() if p.requires_grad], "lr": lr}]
-    if head:
-        groups.append({"params": head, "lr": lr * head_lr_mult})
-    return groups
+    """``model``'s trainable parameters: those in ``backbone`` at ``lr``, the rest (freshly
+    initialised heads) at ``lr * head_lr_mult`` (the 10x head learning rate of DeepLab/PSPNet
+    recipes), in the model's own order; an empty group is left out."""
+    in_backbone = {id(p) for p in backbone}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if id(p) in in_backbone], "lr": lr},
+              {"params": [p for p in params if id(p) not in in_backbone],
+               "lr": lr * head_lr_mult}]
+    return [g for g in groups if g["params"]]
+
+
+def check_finite(loss: Tensor, step: int, detail: str = "") -> None:
+    """Stop the run on a NaN/inf loss, naming the step (the last good checkpoint is kept)."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"training loss is {loss.item()} at global step {step}{detail}; lower the learning "
+            f"rate, raise warmup_iters or check the data; the last good checkpoint is kept")
 
 
 def sgd_with_schedule(groups: list[dict], *, momentum: float, weight_decay: float,

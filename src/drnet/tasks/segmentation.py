@@ -13,7 +13,7 @@ from drnet.inference import InferenceConfig, segment
 from drnet.metrics import SegmentationMetrics, format_class_table
 from drnet.models import SegmentationModel, create_model
 from drnet.tasks.fast_paths import Checkpointing, Predictor, prepare_for_training
-from drnet.tasks.optim import Schedule, param_groups, sgd_with_schedule
+from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 
 
 class SegmentationTask(L.LightningModule):
@@ -102,11 +102,7 @@ class SegmentationTask(L.LightningModule):
             aux_loss = self.loss(aux, batch["mask"])
             self.log("train/aux_loss", aux_loss)
             loss = loss + self.hparams.aux_weight * aux_loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss is {loss.item()} at global step {self.global_step} (epoch "
-                f"{self.current_epoch}, batch {batch_idx}); lower the learning rate or check the "
-                f"data; the last good checkpoint is kept")
+        check_finite(loss, self.global_step, f" (epoch {self.current_epoch}, batch {batch_idx})")
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
@@ -155,9 +151,8 @@ class SegmentationTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams
-        heads = [m for m in (self.model.head, self.model.aux_head) if m is not None]
         return sgd_with_schedule(
-            param_groups(self.model.backbone, heads, hp.lr, hp.head_lr_mult),
+            param_groups(self.model, self.model.backbone.parameters(), hp.lr, hp.head_lr_mult),
             momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov,
             schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
             warmup_iters=hp.warmup_iters, power=hp.poly_power)
