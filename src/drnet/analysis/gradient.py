@@ -49,9 +49,8 @@ def all_paths_active(model: nn.Module, dtype: torch.dtype = torch.float64) -> nn
     active = copy.deepcopy(model).eval()
     for name, module in list(active.named_modules()):
         replacement = _replacement(name, module)
-        if replacement is not None:
-            parent, _, attr = name.rpartition(".")
-            setattr(active.get_submodule(parent) if parent else active, attr, replacement)
+        if replacement is not None and name:  # the root itself has no parent to set it in
+            active.set_submodule(name, replacement)
     if any(t.is_meta for t in (*active.parameters(), *active.buffers())):
         active = active.to_empty(device="cpu")
         with torch.no_grad():

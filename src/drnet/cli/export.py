@@ -72,8 +72,8 @@ def _lightning_hparams(path: Path) -> dict[str, Any] | None:
     """``hyper_parameters`` of a Lightning checkpoint whose task names a drnet model."""
     if path.suffix not in (".ckpt", ".pt", ".pth"):
         return None
-    import torch
+    from drnet.models.weights import read_checkpoint_object
 
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = read_checkpoint_object(path)  # refuses code-running pickles, names a broken file
     hparams = obj.get("hyper_parameters") if isinstance(obj, dict) else None
     return hparams if isinstance(hparams, dict) and isinstance(hparams.get("model"), str) else None

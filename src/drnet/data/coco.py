@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 
 from drnet.data.detection_samples import finish_detection_sample, to_detection_sample
+from drnet.data.images import read_image
 from drnet.data.segmentation_dataset import Transform, require_files
 
 
@@ -123,14 +123,16 @@ class COCODetection(Dataset):
     """Samples ``{"image", "target": {"boxes", "labels"}, "path"}`` of one split.
 
     ``category_ids`` fixes the label order (the training split's, so validation labels agree);
-    by default the file's own categories in id order.
+    by default the file's own categories in id order. ``data``: the annotation file already
+    parsed (COCO's training file is ~450 MB: the DataModule reads it once).
     """
 
     def __init__(self, root: str | Path, split: str, *, category_ids: list[int] | None = None,
-                 transforms: Transform | None = None) -> None:
+                 transforms: Transform | None = None, data: dict[str, Any] | None = None) -> None:
         self.annotation_file = annotation_file(root, split)
         self.folder = image_folder(root, split)
-        data = read_annotations(self.annotation_file)
+        if data is None:
+            data = read_annotations(self.annotation_file)
         own = [c for c, _ in categories(data)]
         self.category_ids = list(own if category_ids is None else category_ids)
         if set(own) - set(self.category_ids):
@@ -149,8 +151,7 @@ class COCODetection(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         entry = self.images[index]
         path = self.folder / entry.file_name
-        with Image.open(path) as img:
-            image = F.pil_to_tensor(img.convert("RGB"))
+        image = F.pil_to_tensor(read_image(path))  # any mode; a broken file is named
         height, width = image.shape[-2:]
         boxes = torch.from_numpy(entry.boxes.copy())
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)  # files without width/height

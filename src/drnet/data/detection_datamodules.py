@@ -61,15 +61,20 @@ class COCODetectionDataModule(DetectionDataModule):
                  **kwargs: Any) -> None:
         self.root = root
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
-        table = categories(read_annotations(annotation_file(root, train_split)))
+        annotations = read_annotations(annotation_file(root, train_split))
+        table = categories(annotations)
+        self._train_annotations: dict[str, Any] | None = annotations  # handed over, then dropped
         self.category_ids = [c for c, _ in table]
         self.class_names = ["background", *(name for _, name in table)]
         self.num_classes = len(self.class_names)
         super().__init__(**kwargs)
 
     def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
+        data = None
+        if role == "train":  # parsed once in __init__ for the categories: not parsed again
+            data, self._train_annotations = self._train_annotations, None
         return COCODetection(self.root, self.splits[role], category_ids=self.category_ids,
-                             transforms=transforms)
+                             transforms=transforms, data=data)
 
 
 class SyntheticDetectionDataModule(DetectionDataModule):

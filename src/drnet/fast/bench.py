@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drnet.fast.checkpointing import enable_checkpointing
+from drnet.fast.checkpointing import prepare_for_training
 from drnet.fast.compare import relative_error
 from drnet.fast.flops import CeilingConv, count_flops
 from drnet.fast.memory import peak_memory
@@ -174,11 +174,8 @@ def _train(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x: tor
     target = random_target(torch.Size((x.shape[0], *output_shape[1:])), num_classes, device)
 
     def prepared(m: nn.Module, checkpointing: str | None, fast: bool) -> Callable[[], float]:
-        m = copy.deepcopy(m).train()
-        if checkpointing:
-            enable_checkpointing(m, checkpointing)
-        if fast and config.channels_last:
-            m = m.to(memory_format=torch.channels_last)
+        m = prepare_for_training(copy.deepcopy(m).train(), checkpointing=checkpointing,
+                                 channels_last=fast and config.channels_last)
         inp = x.contiguous(memory_format=torch.channels_last) if fast and config.channels_last \
             else x
         if fast and config.compile:

@@ -85,12 +85,25 @@ def enable_checkpointing(model: nn.Module, stages: str | Sequence[str] = "all") 
                              f"stages of {type(model).__name__}: {list(short)}")
         chosen = [s if s in available else short[s] for s in stages]
     for name in chosen:
-        parent, _, leaf = name.rpartition(".")
-        owner = model.get_submodule(parent) if parent else model
-        stage = getattr(owner, leaf)
+        stage = model.get_submodule(name)
         if not isinstance(stage, CheckpointedStage):
-            setattr(owner, leaf, CheckpointedStage(stage))
+            model.set_submodule(name, CheckpointedStage(stage))
     return chosen
+
+
+Checkpointing = str | Sequence[str] | None
+
+
+def prepare_for_training(model: nn.Module, *, channels_last: bool,
+                         checkpointing: Checkpointing) -> nn.Module:
+    """``model`` in place: weights in channels_last (convolutions then run NHWC end to end, the
+    layout oneDNN and cuDNN prefer) and ``checkpointing`` stages recomputed in the backward pass
+    (``"all"``, ``"dilated"`` or stage names; see :func:`drnet.fast.enable_checkpointing`)."""
+    if checkpointing:
+        enable_checkpointing(model, checkpointing)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
 
 
 def _dilated(stage: nn.Module) -> bool:

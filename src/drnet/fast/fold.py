@@ -54,8 +54,8 @@ def _fold(module: nn.Module) -> None:
         return
     for conv_name, norm_name in conv_norm_pairs(graph, module):
         conv, norm = module.get_submodule(conv_name), module.get_submodule(norm_name)
-        _set(module, conv_name, _fused(conv, norm))
-        _set(module, norm_name, nn.Identity())
+        module.set_submodule(conv_name, _fused(conv, norm))
+        module.set_submodule(norm_name, nn.Identity())
     # Children that ``forward`` never calls (an auxiliary head) are searched on their own.
     called = {n.target for n in graph.nodes if n.op == "call_module"}
     for name, child in module.named_children():
@@ -96,9 +96,4 @@ def _fused(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
                                         norm.running_var, norm.eps, norm.weight, norm.bias)
     fused.weight, fused.bias = weight, bias
     return fused
-
-
-def _set(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, leaf = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, leaf, module)
 

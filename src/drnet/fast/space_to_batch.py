@@ -37,7 +37,6 @@ class SubgridConv2d(nn.Conv2d):
             (k - 1) // 2 for k in conv.kernel_size), groups=conv.groups,
             bias=conv.bias is not None, device="meta")
         new.weight, new.bias = conv.weight, conv.bias  # shared, so state_dict is unchanged
-        new.original_dilation = conv.dilation[0]
         return new
 
     def forward(self, x: Tensor) -> Tensor:
@@ -75,9 +74,7 @@ def convert_space_to_batch(model: nn.Module) -> list[str]:
     found = [(name, runs) for name, m in model.named_modules()
              if type(m) is nn.Sequential and (runs := find_runs(m))]
     for name, runs in found:
-        parent, _, leaf = name.rpartition(".")
-        owner = model.get_submodule(parent) if parent else model
-        setattr(owner, leaf, SpaceToBatchStage(getattr(owner, leaf), runs))
+        model.set_submodule(name, SpaceToBatchStage(model.get_submodule(name), runs))
     return [name for name, _ in found]
 
 

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
+from drnet.fast import prepare_for_training
+from drnet.fast.checkpointing import Checkpointing
 from drnet.models import Backbone, create_model
-from drnet.tasks.fast_paths import Checkpointing, Predictor, prepare_for_training
+from drnet.tasks.fast_paths import Predictor
 from drnet.tasks.optim import Schedule, param_groups, sgd_with_schedule
 
 

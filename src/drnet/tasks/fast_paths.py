@@ -1,34 +1,14 @@
-"""Speed and memory options of the segmentation and classification tasks: channels_last and
-per-stage activation checkpointing for training, and drnet's fast inference path for
-``predict``. (Detection keeps torchvision's own handling: its models take lists of images.)
-
-Both training options keep parameter names and state-dict keys, so checkpoints written with
-them load without them and the other way round. Mixed precision is Lightning's own
-(``--trainer.precision bf16-mixed``: autocast on the CPU and the GPU).
-"""
+"""``predict`` through drnet's fast inference path, for the segmentation and classification
+tasks (their training options, channels_last and checkpointing, are
+:func:`drnet.fast.prepare_for_training`; mixed precision is Lightning's own,
+``--trainer.precision bf16-mixed``). Detection keeps torchvision's own handling: its models
+take lists of images."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import torch
 from torch import nn
 
-from drnet.fast import FastInference, enable_checkpointing, optimize_for_inference
-
-Checkpointing = str | Sequence[str] | None
-
-
-def prepare_for_training(model: nn.Module, *, channels_last: bool,
-                         checkpointing: Checkpointing) -> nn.Module:
-    """``model`` in place: weights in channels_last (convolutions then run NHWC end to end, the
-    layout oneDNN and cuDNN prefer) and ``checkpointing`` stages recomputed in the backward pass
-    (``"all"``, ``"dilated"`` or stage names; see :func:`drnet.fast.enable_checkpointing`)."""
-    if checkpointing is not None:
-        enable_checkpointing(model, checkpointing)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    return model
+from drnet.fast import FastInference, optimize_for_inference
 
 
 class Predictor:

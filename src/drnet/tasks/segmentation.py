@@ -9,10 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from drnet.fast import prepare_for_training
+from drnet.fast.checkpointing import Checkpointing
 from drnet.inference import InferenceConfig, segment
 from drnet.metrics import SegmentationMetrics, format_class_table
 from drnet.models import SegmentationModel, create_model
-from drnet.tasks.fast_paths import Checkpointing, Predictor, prepare_for_training
+from drnet.tasks.fast_paths import Predictor
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 
 

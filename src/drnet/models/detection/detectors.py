@@ -21,11 +21,10 @@ from drnet.layers import NormLayer
 from drnet.models.detection.adapters import FPNBackbone, SingleMapBackbone, fpn_out_indices
 from drnet.models.factory import create_model
 from drnet.models.features import FeatureListNet
+from drnet.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
 DetectorType = Literal["fasterrcnn", "retinanet", "fcos"]
 Neck = Literal["single", "fpn"]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # detectron2's DC5 anchors: five sizes on the one stride-16 map.
 SINGLE_MAP_ANCHOR_SIZES = (32, 64, 128, 256, 512)
 # FPN: one anchor size per level, this multiple of the level's stride (Faster R-CNN 32..512 on
