@@ -138,7 +138,11 @@ def test_predict_draws_boxes_and_writes_csv(tmp_path: Path) -> None:
     png = tmp_path / "out" / "000000_boxes.png"
     pixels = np.asarray(Image.open(png))
     assert pixels.shape == (48, 48, 3)
-    assert not np.array_equal(pixels, np.asarray(Image.open(png).convert("L").convert("RGB")))
+    # the first object's box: the middle of its bottom edge (the label text sits at the top)
+    # is drawn in its label's colour
+    (x1, _, x2, y2), label = targets[0]["boxes"][0].tolist(), int(targets[0]["labels"][0])
+    edge = pixels[int(y2), int((x1 + x2) / 2)]
+    assert tuple(edge) == DETECTION_PALETTE[label % len(DETECTION_PALETTE)]
 
 
 def test_write_detections_draws_the_box_and_its_label(tmp_path: Path) -> None:

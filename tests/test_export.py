@@ -54,6 +54,10 @@ def test_cli_errors_name_what_is_missing(tmp_path: Path,
     assert "name it with --arch" in capsys.readouterr().err
     assert main(["export", "drn_d_2"]) == 2
     assert "unknown model 'drn_d_2'" in capsys.readouterr().err
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"not a checkpoint")
+    assert main(["export", str(broken)]) == 2
+    assert str(broken) in capsys.readouterr().err
 
 
 def test_bad_format_is_refused(tmp_path: Path) -> None:

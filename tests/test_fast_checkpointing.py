@@ -34,11 +34,17 @@ def test_training_step_is_unchanged(name: str, stages: object, expected: list[st
         torch.testing.assert_close(c, b, msg=name_)
 
 
-def test_eval_and_no_grad_run_plainly() -> None:
-    model = create_model("drn_d_tiny", num_classes=3).eval()
+def test_eval_and_no_grad_run_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("checkpoint() called without gradients")
+
+    monkeypatch.setattr("drnet.fast.checkpointing.checkpoint", refuse)
+    model = create_model("drn_d_tiny", num_classes=3)
     enable_checkpointing(model)
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 16, 16)).shape == (1, 3)
+        assert model(torch.randn(2, 3, 16, 16)).shape == (2, 3)
+    model.eval()
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 3)
 
 
 def test_unknown_stage_is_named() -> None:

@@ -28,7 +28,7 @@ class CheckpointedStage(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:
         needs_grad = x.requires_grad or any(p.requires_grad for p in self.parameters())
-        if not (torch.is_grad_enabled() and needs_grad):
+        if not (self.training and torch.is_grad_enabled() and needs_grad):
             return super().forward(x)
         return checkpoint(super().forward, x, use_reentrant=False,
                           context_fn=lambda: (contextlib.nullcontext(), _frozen_bn_stats(self)))
