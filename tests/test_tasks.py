@@ -109,6 +109,13 @@ def test_nan_loss_stops_with_the_step_named(tmp_path) -> None:
         _trainer(tmp_path, max_epochs=3).fit(task, datamodule=_Data())
 
 
+def test_classification_nan_loss_stops_with_the_step_named() -> None:
+    task = ClassificationTask(model="resnet18", num_classes=3)
+    batch = {"image": torch.full((2, 3, 32, 32), float("nan")), "target": torch.tensor([0, 1])}
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at global step 0"):
+        task.training_step(batch, 0)
+
+
 def test_task_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="segmentation model"):
         SegmentationTask(model="resnet18", num_classes=2)

@@ -13,7 +13,7 @@ from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.models import Backbone, create_model
 from drnet.tasks.fast_paths import Predictor
-from drnet.tasks.optim import Schedule, param_groups, sgd_with_schedule
+from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 
 
 class ClassificationTask(L.LightningModule):
@@ -70,6 +70,7 @@ class ClassificationTask(L.LightningModule):
             return None
         loss = F.cross_entropy(self.model(batch["image"]), batch["target"],
                                label_smoothing=self.hparams.label_smoothing)
+        check_finite(loss, self.global_step, f" (epoch {self.current_epoch}, batch {batch_idx})")
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
