@@ -14,6 +14,7 @@ which is what the test suite does; it says nothing about speed.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -52,8 +53,8 @@ def inference_runs(name: str, kwargs: dict[str, Any], plan: dict[str, Any],
     try:
         twin = torchvision_twin(name, model).to(device)
         runs["torchvision fp32 NCHW"] = twin
-        runs["torchvision fp32 channels_last"] = torchvision_twin(name, model).to(
-            device).to(memory_format=torch.channels_last)
+        runs["torchvision fp32 channels_last"] = copy.deepcopy(twin).to(
+            memory_format=torch.channels_last)
         note = None
     except NotComparableError as err:
         note = str(err)
