@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from drnet.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, cityscapes_dataset
+from drnet.data.cityscapes import cityscapes_dataset
 from drnet.data.classification import cifar10_dataset, imagefolder_dataset
 from drnet.data.coco import COCODetection
 from drnet.data.detection_samples import collate_detection, detection_transforms
@@ -29,6 +29,7 @@ from drnet.data.transforms import (
     segmentation_train_transforms,
 )
 from drnet.data.voc import VOC_CLASSES, VOC_PALETTE, voc_dataset
+from drnet.models.preprocessing import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
 _LAZY = {
     "SegmentationDataModule": "drnet.data.segmentation_datamodule",

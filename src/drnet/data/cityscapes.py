@@ -22,10 +22,6 @@ from drnet.data.segmentation_dataset import (
 )
 
 SPLITS = ("train", "val", "test")
-_TRAIN_CLASSES = sorted((c for c in Cityscapes.classes if 0 <= c.train_id < 255),
-                        key=lambda c: c.train_id)
-CITYSCAPES_CLASSES: list[str] = [c.name for c in _TRAIN_CLASSES]
-CITYSCAPES_PALETTE: list[tuple[int, int, int]] = [tuple(c.color) for c in _TRAIN_CLASSES]
 
 
 def cityscapes_label_map(ignore_index: int = 255) -> np.ndarray:

@@ -17,6 +17,8 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from drnet.models.preprocessing import UnitFloat
+
 Sample = dict[str, Any]
 
 
@@ -42,7 +44,7 @@ def detection_transforms(mean: Sequence[float], std: Sequence[float], *,
     under 1 px. Resizing is the detector's job (``min_size``/``max_size``), as in torchvision.
     """
     steps: list[v2.Transform] = [v2.RandomHorizontalFlip()] if flip else []
-    steps.append(v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True))
+    steps.append(UnitFloat())
     if tuple(mean) != (0.0, 0.0, 0.0) or tuple(std) != (1.0, 1.0, 1.0):  # else a no-op copy
         steps.append(v2.Normalize(mean=list(mean), std=list(std)))
     steps.append(v2.SanitizeBoundingBoxes(min_size=1.0, labels_getter=_target_labels))

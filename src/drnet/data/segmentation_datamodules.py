@@ -13,12 +13,13 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from drnet.data import synthetic
-from drnet.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, cityscapes_dataset
+from drnet.data.cityscapes import cityscapes_dataset
 from drnet.data.drn_lists import drn_list_dataset, read_info
 from drnet.data.folder import folder_dataset
 from drnet.data.segmentation_datamodule import SegmentationDataModule
 from drnet.data.transforms import segmentation_eval_transforms
 from drnet.data.voc import VOC_CLASSES, VOC_PALETTE, voc_colormap, voc_dataset
+from drnet.models.preprocessing import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
 
 def _names_and_palette(num_classes: int, class_names: list[str] | None,
@@ -73,12 +74,15 @@ class DRNListDataModule(SegmentationDataModule):
     test use ``val`` (the layout's ``test`` split has no labels); predict defaults to
     ``test_images.txt``."""
 
+    own_statistics = True
+
     def __init__(self, root: str, *, num_classes: int = 19,
                  class_names: list[str] | None = None,
                  crop_size: int | tuple[int, int] = 896, **kwargs: Any) -> None:
         self.root = root
         self.num_classes = num_classes
         self.class_names, self.palette = _names_and_palette(num_classes, class_names)
+        self.generic_class_table = class_names is None
         self.default_mean, self.default_std = read_info(root)
         super().__init__(crop_size=crop_size, **kwargs)
 
@@ -100,6 +104,7 @@ class FolderSegmentationDataModule(SegmentationDataModule):
         self.root = root
         self.num_classes = num_classes
         self.class_names, self.palette = _names_and_palette(num_classes, class_names)
+        self.generic_class_table = class_names is None
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         super().__init__(**kwargs)
 
@@ -118,6 +123,7 @@ class SyntheticContextDataModule(SegmentationDataModule):
     palette = synthetic.PALETTE
     class_weights = synthetic.CLASS_WEIGHTS
     default_mean, default_std = synthetic.MEAN, synthetic.STD
+    own_statistics = True
 
     def __init__(self, *, num_train: int = 2048, num_val: int = 64, num_test: int = 64,
                  image_size: int = 128, num_bands: int = 1, batch_size: int = 16,

@@ -18,8 +18,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from drnet.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, UnitFloat
 
 
 class RandomScale(v2.Transform):
@@ -62,9 +61,9 @@ def _as_pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
 
 
 def _normalize(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
-    """uint8 image -> float in [0, 1] -> ``(x - mean) / std``; masks pass through untouched."""
-    return [v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
-            v2.Normalize(mean=list(mean), std=list(std))]
+    """uint8 image -> float in [0, 1] -> ``(x - mean) / std``, bit for bit as the official
+    ``ToTensor`` + ``Normalize`` (see :class:`UnitFloat`); masks pass through untouched."""
+    return [UnitFloat(), v2.Normalize(mean=list(mean), std=list(std))]
 
 
 def segmentation_train_transforms(

@@ -4,6 +4,7 @@ ResNet records come from torchvision's own weight enums (URL, ImageNet metrics, 
 count), so they stay in step with torchvision. DRN records point at the official fyu/drn files.
 File names carry the first hex digits of the file's SHA-256, which ``torch.hub`` verifies on
 download; the official Cityscapes files carry none, so they are checked by strict loading only.
+Each record also says how its inputs must be preprocessed (:attr:`PretrainedWeights.preprocessing`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from torchvision.models import get_model_weights
+from torchvision.models import ResNet50_Weights, get_model_weights
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# Official DRN Cityscapes info.json (fyu/drn, datasets/cityscapes).
-CITYSCAPES_MEAN = (0.290101, 0.328081, 0.286964)
-CITYSCAPES_STD = (0.182954, 0.186566, 0.184475)
+from drnet.models.preprocessing import (
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_MEAN,
+    CITYSCAPES_PALETTE,
+    CITYSCAPES_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocessing,
+)
+
+# The 1000 ImageNet classes in the order of every ImageNet-1k checkpoint (sorted WordNet ids).
+IMAGENET_CLASSES: tuple[str, ...] = tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 _DRN_ROOT = "http://dl.yf.io/drn/"
 _HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
@@ -40,6 +48,14 @@ class PretrainedWeights:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     overrides: Mapping[str, Any] = field(default_factory=dict)  # builder arguments it needs
+    class_names: tuple[str, ...] | None = None
+    palette: tuple[tuple[int, int, int], ...] | None = None
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The normalisation (and classes) these weights were trained with."""
+        return Preprocessing(self.mean, self.std, self.class_names, self.palette,
+                             f"{self.model} {self.tag} weights ({self.source})")
 
     @property
     def sha256_prefix(self) -> str | None:
@@ -56,11 +72,13 @@ def _torchvision_records() -> list[PretrainedWeights]:
             source = f"torchvision {type(weights).__name__}.{weights.name}"
             records.append(PretrainedWeights(
                 name, tag, weights.url, 1000, source,
-                {"imagenet_top1": metrics["acc@1"], "imagenet_top5": metrics["acc@5"]}))
+                {"imagenet_top1": metrics["acc@1"], "imagenet_top5": metrics["acc@5"]},
+                class_names=tuple(weights.meta["categories"])))
             if name == "resnet50" and weights.name == "IMAGENET1K_V1":
                 # What the official drn_a_50(pretrained=True) loads: ResNet-50 weights.
                 records.append(PretrainedWeights(
-                    "drn_a_50", "resnet50_imagenet1k_v1", weights.url, 1000, source))
+                    "drn_a_50", "resnet50_imagenet1k_v1", weights.url, 1000, source,
+                    class_names=IMAGENET_CLASSES))
     return records
 
 
@@ -76,14 +94,16 @@ _DRN_CITYSCAPES = {"drn_d_22": 68.0, "drn_d_38": 71.4, "drn_d_105": 75.6}
 def _drn_records() -> list[PretrainedWeights]:
     records = [
         PretrainedWeights(name, "imagenet1k", f"{_DRN_ROOT}{name}-{digest}.pth", 1000,
-                          "fyu/drn (official)", {"imagenet_top1": round(100 - err, 1)})
+                          "fyu/drn (official)", {"imagenet_top1": round(100 - err, 1)},
+                          class_names=IMAGENET_CLASSES)
         for name, (digest, err) in _DRN_IMAGENET.items()
     ]
     records += [
         PretrainedWeights(f"drnseg_{name.removeprefix('drn_')}", "cityscapes",
                           f"{_DRN_ROOT}{name}_cityscapes.pth", 19, "fyu/drn (official)",
                           {"cityscapes_val_miou": miou}, CITYSCAPES_MEAN, CITYSCAPES_STD,
-                          MappingProxyType({"upsample": "transposed"}))
+                          MappingProxyType({"upsample": "transposed"}),
+                          tuple(CITYSCAPES_CLASSES), tuple(CITYSCAPES_PALETTE))
         for name, miou in _DRN_CITYSCAPES.items()
     ]
     return records
@@ -125,3 +145,8 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
         f"pretrained for {model} must be True, one of the tags {tags}, a URL or an existing "
         f"checkpoint file; got {text!r}"
     )
+
+
+def record_for_file(file_name: str) -> PretrainedWeights | None:
+    """The known record published under ``file_name`` (e.g. ``drn_d_22_cityscapes.pth``)."""
+    return next((w for w in PRETRAINED if w.url.rsplit("/", 1)[-1] == file_name), None)

@@ -21,7 +21,7 @@ from drnet.layers import NormLayer
 from drnet.models.detection.adapters import FPNBackbone, SingleMapBackbone, fpn_out_indices
 from drnet.models.factory import create_model
 from drnet.models.features import FeatureListNet
-from drnet.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+from drnet.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 DetectorType = Literal["fasterrcnn", "retinanet", "fcos"]
 Neck = Literal["single", "fpn"]
