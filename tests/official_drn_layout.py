@@ -7,6 +7,7 @@ shapes, and to write checkpoints in the official layouts without downloading any
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 CHANNELS = (16, 32, 64, 128, 256, 512, 512, 512)
 BLOCKS = {
@@ -115,3 +116,43 @@ def to_drnseg_layout(backbone_state: dict, name: str, num_classes: int, seed: in
             up[:, 0, i, j] = (1 - abs(i / 8 - 15 / 16)) * (1 - abs(j / 8 - 15 / 16))
     state["up.weight"] = up
     return state
+
+
+def official_drnseg_d_22_forward(w: dict, x: torch.Tensor) -> torch.Tensor:
+    """The official ``DRNSeg(drn_d_22)`` forward (log-probabilities), written with
+    torch.nn.functional on a state dict in the official layout: base (DRN-D-22 trunk), ``seg``
+    1x1 conv, ``up`` transposed conv (stride 8, padding 4, one group per class), LogSoftmax."""
+
+    def bn(x: torch.Tensor, p: str) -> torch.Tensor:
+        return F.batch_norm(x, w[f"{p}.running_mean"], w[f"{p}.running_var"], w[f"{p}.weight"],
+                            w[f"{p}.bias"], False, 0.0, 1e-5)
+
+    def plain(x: torch.Tensor, base: int, n: int, stride: int, dil: int) -> torch.Tensor:
+        for i in range(n):
+            x = F.conv2d(x, w[f"base.{base}.{3 * i}.weight"], None, stride if i == 0 else 1,
+                         dil, dil)
+            x = F.relu(bn(x, f"base.{base}.{3 * i + 1}"))
+        return x
+
+    def basic(x: torch.Tensor, p: str, stride: int, dil: int) -> torch.Tensor:
+        out = F.relu(bn(F.conv2d(x, w[f"{p}.conv1.weight"], None, stride, dil, dil), f"{p}.bn1"))
+        out = bn(F.conv2d(out, w[f"{p}.conv2.weight"], None, 1, dil, dil), f"{p}.bn2")
+        short = x
+        if f"{p}.downsample.0.weight" in w:
+            short = bn(F.conv2d(x, w[f"{p}.downsample.0.weight"], None, stride),
+                       f"{p}.downsample.1")
+        return F.relu(out + short)
+
+    with torch.no_grad():
+        y = F.relu(bn(F.conv2d(x, w["base.0.0.weight"], None, 1, 3), "base.0.1"))
+        y = plain(y, 1, 1, 1, 1)
+        y = plain(y, 2, 1, 2, 1)
+        # layers 3-6: strides 2, 2, 1, 1; dilations 1, 1, 2, 4 (first blocks included)
+        for base, stride, dil in ((3, 2, 1), (4, 2, 1), (5, 1, 2), (6, 1, 4)):
+            y = basic(y, f"base.{base}.0", stride, dil)
+            y = basic(y, f"base.{base}.1", 1, dil)
+        y = plain(y, 7, 1, 1, 2)
+        y = plain(y, 8, 1, 1, 1)
+        y = F.conv2d(y, w["seg.weight"], w["seg.bias"])
+        y = F.conv_transpose2d(y, w["up.weight"], stride=8, padding=4, groups=y.shape[1])
+        return y.log_softmax(dim=1)

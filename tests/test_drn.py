@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from drnet import create_model, load_pretrained
+from drnet import CheckpointError, create_model, load_pretrained
 from drnet.layers import BasicBlock, Bottleneck
 from tests.official_drn_layout import (
     BLOCKS,
+    official_drnseg_d_22_forward,
     official_shapes,
     official_state_dict,
     to_drnseg_layout,
@@ -146,8 +149,12 @@ def test_official_drnseg_checkpoint_loads(name: str, tmp_path) -> None:
 def test_official_drnseg_checkpoint_into_other_configurations(tmp_path) -> None:
     official = to_drnseg_layout(official_state_dict("drn_d_22"), "drn_d_22", num_classes=19)
     torch.save(official, tmp_path / "city.pth")
-    bilinear = create_model("drnseg_d_22", num_classes=19)  # default upsampling: no up.weight
-    report = load_pretrained(bilinear, tmp_path / "city.pth")
+    bilinear = create_model("drnseg_d_22", num_classes=19, upsample="bilinear")
+    # The file's transposed upsampling is never dropped silently (it changes the function)...
+    with pytest.raises(CheckpointError, match=r"up.weight.*upsample='transposed'"):
+        load_pretrained(bilinear, tmp_path / "city.pth")
+    # ... only on request.
+    report = load_pretrained(bilinear, tmp_path / "city.pth", drop=("up",))
     assert report.dropped == ["up.weight"]
     torch.testing.assert_close(bilinear.head.classifier.bias, official["seg.bias"])
     other = create_model("drnseg_d_22", num_classes=21, upsample="transposed")
@@ -158,49 +165,52 @@ def test_official_drnseg_checkpoint_into_other_configurations(tmp_path) -> None:
     torch.testing.assert_close(other.backbone.layer0[0].weight, official["base.0.0.weight"])
 
 
+def test_official_drnseg_file_with_default_arguments_is_the_official_model(tmp_path) -> None:
+    """Judged by issue 17: a file in the official layout, loaded with default arguments, gives
+    the official log-probabilities (the upsampling and class count are read from the file)."""
+    official = to_drnseg_layout(official_state_dict("drn_d_22"), "drn_d_22", num_classes=7)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in official.items()}},
+               tmp_path / "mine.pth")
+    seg = create_model("drnseg_d_22", pretrained=tmp_path / "mine.pth").eval()
+    assert seg.num_classes == 7
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        drnet_logp = seg(x).log_softmax(dim=1)
+    reference = official_drnseg_d_22_forward(official, x)
+    assert (drnet_logp - reference).abs().max() <= 1e-4
+    # Asking for bilinear upsampling explicitly is allowed, and computes something else.
+    bilinear = create_model("drnseg_d_22", pretrained=tmp_path / "mine.pth",
+                            upsample="bilinear").eval()
+    with torch.no_grad():
+        assert (bilinear(x).log_softmax(dim=1) - reference).abs().max() > 1e-2
+
+
+def test_a_checkpoint_without_up_weight_loads_into_the_transposed_model(tmp_path) -> None:
+    # The frozen bilinear kernel is rebuilt by the model; the trained classifier must load
+    # (an earlier version dropped it as "another num_classes").
+    trained = create_model("drnseg_d_22", num_classes=5)
+    torch.nn.init.normal_(trained.head.classifier.weight)
+    torch.save(trained.state_dict(), tmp_path / "bilinear.pth")
+    transposed = create_model("drnseg_d_22", num_classes=5, upsample="transposed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = load_pretrained(transposed, tmp_path / "bilinear.pth")
+    assert report.dropped == []
+    torch.testing.assert_close(transposed.head.classifier.weight,
+                               trained.head.classifier.weight)
+
+
 def test_drnseg_matches_an_independent_official_forward(tmp_path) -> None:
     """Official DRNSeg(drn_d_22) forward written with torch.nn.functional on the raw weights."""
-    backbone = official_state_dict("drn_d_22")
-    official = to_drnseg_layout(backbone, "drn_d_22", num_classes=4)
+    official = to_drnseg_layout(official_state_dict("drn_d_22"), "drn_d_22", num_classes=4)
     seg = create_model("drnseg_d_22", num_classes=4, upsample="transposed").eval()
     torch.save(official, tmp_path / "seg.pth")
     load_pretrained(seg, tmp_path / "seg.pth")
-
-    w = official
-
-    def bn(x: torch.Tensor, p: str) -> torch.Tensor:
-        return F.batch_norm(x, w[f"{p}.running_mean"], w[f"{p}.running_var"], w[f"{p}.weight"],
-                            w[f"{p}.bias"], False, 0.0, 1e-5)
-
-    def plain(x: torch.Tensor, base: int, n: int, stride: int, dil: int) -> torch.Tensor:
-        for i in range(n):
-            x = F.conv2d(x, w[f"base.{base}.{3 * i}.weight"], None, stride if i == 0 else 1,
-                         dil, dil)
-            x = F.relu(bn(x, f"base.{base}.{3 * i + 1}"))
-        return x
-
-    def basic(x: torch.Tensor, p: str, stride: int, dil: int) -> torch.Tensor:
-        out = F.relu(bn(F.conv2d(x, w[f"{p}.conv1.weight"], None, stride, dil, dil), f"{p}.bn1"))
-        out = bn(F.conv2d(out, w[f"{p}.conv2.weight"], None, 1, dil, dil), f"{p}.bn2")
-        short = x
-        if f"{p}.downsample.0.weight" in w:
-            short = bn(F.conv2d(x, w[f"{p}.downsample.0.weight"], None, stride),
-                       f"{p}.downsample.1")
-        return F.relu(out + short)
-
     x = torch.randn(1, 3, 64, 48)
-    y = F.relu(bn(F.conv2d(x, w["base.0.0.weight"], None, 1, 3), "base.0.1"))
-    y = plain(y, 1, 1, 1, 1)
-    y = plain(y, 2, 1, 2, 1)
-    for base, stride, dil in ((3, 2, 1), (4, 2, 1), (5, 1, 2), (6, 1, 4)):
-        y = basic(y, f"base.{base}.0", stride, dil)
-        y = basic(y, f"base.{base}.1", 1, dil)
-    y = plain(y, 7, 1, 1, 2)
-    y = plain(y, 8, 1, 1, 1)
-    y = F.conv2d(y, w["seg.weight"], w["seg.bias"])
-    y = F.conv_transpose2d(y, w["up.weight"], stride=8, padding=4, groups=4)
     with torch.no_grad():
-        torch.testing.assert_close(seg(x), y, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(seg(x).log_softmax(dim=1),
+                                   official_drnseg_d_22_forward(official, x),
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_drn_keeps_working_with_large_and_small_inputs() -> None:

@@ -10,11 +10,12 @@ from drnet.models import (
     list_models,
     list_pretrained,
     load_pretrained,
+    with_output_stride,
 )
 
 __version__ = "0.1.0"
 __all__ = ["CheckpointError", "__version__", "create_model", "enable_checkpointing", "list_models",
-           "list_pretrained", "load_pretrained", "optimize_for_inference"]
+           "list_pretrained", "load_pretrained", "optimize_for_inference", "with_output_stride"]
 
 
 def __getattr__(name: str) -> object:

@@ -2,7 +2,7 @@
 
 from drnet.models import detection, drn, resnet, segmentation  # noqa: F401  (registers)
 from drnet.models.base import Backbone, FeatureInfo
-from drnet.models.factory import create_model
+from drnet.models.factory import create_model, with_output_stride
 from drnet.models.features import FeatureListNet
 from drnet.models.pretrained import PretrainedWeights, list_pretrained
 from drnet.models.registry import ModelEntry, get_entry, list_models, register_model
@@ -25,4 +25,5 @@ __all__ = [
     "load_pretrained",
     "read_checkpoint",
     "register_model",
+    "with_output_stride",
 ]

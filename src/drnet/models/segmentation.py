@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from drnet.layers import BilinearUpsample, NormLayer, TransposedBilinearUpsample
 from drnet.models.base import Backbone, check_input, check_num_classes
 from drnet.models.heads import DeepLabV3Head, DRNHead, FCNHead, aspp_rates
+from drnet.models.preprocessing import Preprocessing
 from drnet.models.registry import ModelEntry, list_models, register_model
 
 Upsample = Literal["bilinear", "transposed"]
@@ -48,11 +49,18 @@ class SegmentationModel(nn.Module):
         self.up = (TransposedBilinearUpsample(num_classes, backbone.output_stride)
                    if upsample == "transposed" else BilinearUpsample())
         self.first_conv = f"backbone.{backbone.first_conv}"
-        # Dropped when the model lacks them: the backbone's classifier, an auxiliary head, and
-        # the official transposed-conv weight when upsampling bilinearly (same sampling).
+        # Dropped when the model lacks them, as forward never uses them: the backbone's
+        # classifier and an auxiliary head. (An official ``up.weight`` is never dropped
+        # silently: bilinear upsampling computes another function at the borders.)
         self.unused_checkpoint_prefixes = (
-            "backbone.fc", "up", "aux_head",
+            "backbone.fc", "aux_head",
             *(f"backbone.{p}" for p in backbone.unused_checkpoint_prefixes))
+        # The frozen bilinear kernel is rebuilt identically: a checkpoint may leave it out.
+        self.derived_state_keys = ("up.weight",) if upsample == "transposed" else ()
+        # Normalisation of the backbone's weights, when they were loaded (pretrained_backbone).
+        backbone_prep = getattr(backbone, "preprocessing", None)
+        self.preprocessing = None if backbone_prep is None else Preprocessing(
+            backbone_prep.mean, backbone_prep.std, source=backbone_prep.source)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, num_classes, H, W) for an input (N, C, H, W) of any size."""
@@ -70,6 +78,15 @@ class SegmentationModel(nn.Module):
                 stage = features
         size = x.shape[-2:]
         return self.up(self.head(features), size), self.up(self.aux_head(stage), size)
+
+    def checkpoint_hint(self, unexpected: list[str]) -> str | None:
+        """What to do about a checkpoint key the model has no place for."""
+        if "up.weight" in unexpected and isinstance(self.up, BilinearUpsample):
+            return ("up.weight is the official DRNSeg transposed-conv upsampling: build the "
+                    "model with upsample='transposed' to compute what the checkpoint computed "
+                    "(create_model does when upsample is not given), or load with "
+                    "drop=('up',) to upsample bilinearly on purpose")
+        return None
 
     def adapt_checkpoint(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """Accept the official DRNSeg layout and plain backbone checkpoints.

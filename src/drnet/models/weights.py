@@ -7,6 +7,7 @@ load is refused. Files may be ``.pth``/``.pt``/``.ckpt`` (pickled tensors, possi
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import warnings
@@ -17,7 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from drnet.models.pretrained import PretrainedWeights
+from drnet.models.preprocessing import Preprocessing
+from drnet.models.pretrained import PretrainedWeights, record_for_file
 
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "module")
 _PREFIXES = ("module.", "_orig_mod.", "model.")
@@ -35,6 +37,16 @@ class LoadReport:
     loaded: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # classifier of another size, unused keys
     adapted: list[str] = field(default_factory=list)  # e.g. first conv for another in_chans
+    preprocessing: Preprocessing | None = None  # what the weights expect, where known
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint file's tensors and, where it records it, the preprocessing they expect
+    (``drnet fit`` checkpoints, ``.safetensors`` written by drnet)."""
+
+    state: dict[str, Tensor]
+    preprocessing: Preprocessing | None = None
 
 
 def download(url: str, sha256_prefix: str | None = None, progress: bool = True) -> Path:
@@ -48,21 +60,42 @@ def download(url: str, sha256_prefix: str | None = None, progress: bool = True) 
     return target
 
 
+PREPROCESSING_KEY = "preprocessing"  # top-level checkpoint key / safetensors metadata key
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a state dict from ``path`` with ``weights_only=True`` and unwrap it."""
+    return read_checkpoint_file(path).state
+
+
+def read_checkpoint_file(path: str | os.PathLike) -> Checkpoint:
+    """The state dict of ``path`` (``weights_only=True``, unwrapped) and the preprocessing it
+    records, if any."""
     path = Path(path)
+    meta: Any = None
     if path.suffix == ".safetensors":
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
         try:
+            from safetensors import safe_open
             from safetensors.torch import load_file
 
             obj: Any = load_file(str(path), device="cpu")
+            with safe_open(str(path), "pt") as handle:
+                text = (handle.metadata() or {}).get(PREPROCESSING_KEY)
+            meta = json.loads(text) if text else None
         except Exception as err:  # a bad header, a truncated file
             raise CheckpointError(_unreadable(path, err)) from None
     else:
         obj = read_checkpoint_object(path)
-    return unwrap_state_dict(obj, str(path))
+        meta = obj.get(PREPROCESSING_KEY) if isinstance(obj, dict) else None
+    state = unwrap_state_dict(obj, str(path))
+    try:
+        preprocessing = Preprocessing.from_dict(meta) if isinstance(meta, dict) else None
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its {PREPROCESSING_KEY!r} entry is malformed "
+                              f"({err})") from None
+    return Checkpoint(state, preprocessing)
 
 
 def read_checkpoint_object(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
@@ -113,8 +146,11 @@ def _is_state_dict(obj: dict) -> bool:
         isinstance(v, Tensor) for v in obj.values())
 
 
-def _strip_prefixes(state: dict[str, Tensor], model_keys: set[str]) -> dict[str, Tensor]:
-    """Drop wrapper prefixes (DataParallel's ``module.``, compile's ``_orig_mod.``, ...)."""
+def strip_wrapper_prefixes(state: dict[str, Tensor], model_keys: set[str] | None = None
+                           ) -> dict[str, Tensor]:
+    """Drop wrapper prefixes (DataParallel's ``module.``, compile's ``_orig_mod.``, a Lightning
+    task's ``model.``) that every key has and no key of the model has."""
+    model_keys = model_keys or set()
     changed = True
     while changed:
         changed = False
@@ -140,41 +176,74 @@ def _adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
 
 
 def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeights,
-                    *, strict: bool = True, progress: bool = True) -> LoadReport:
+                    *, strict: bool = True, progress: bool = True,
+                    drop: tuple[str, ...] = ()) -> LoadReport:
     """Load ``source`` (a file, a URL or a known record) into ``model``.
 
     A classifier whose size differs from the model's (``num_classes``) is dropped with a warning
     and left at its initialisation; a first conv with another input-channel count is adapted.
     Any other mismatch raises :class:`CheckpointError` listing missing, unexpected and
     mis-shaped keys (with ``strict=False``, missing keys are allowed and reported instead).
+    Nothing that changes the function computed is dropped silently: ``drop`` names checkpoint
+    keys (prefixes, in the model's naming) to leave out on purpose, e.g. ``("up",)`` to upsample
+    an official DRNSeg checkpoint bilinearly.
     """
+    path, name = checkpoint_path(source, progress)
+    contents = read_checkpoint_file(path)
+    report = load_state(model, contents.state, name, strict=strict, drop=drop)
+    report.preprocessing = weights_preprocessing(source, path, contents)
+    return report
+
+
+def checkpoint_path(source: str | os.PathLike | PretrainedWeights,
+                    progress: bool = True) -> tuple[Path, str]:
+    """The local file for ``source`` (downloaded if needed) and a name for messages."""
     if isinstance(source, PretrainedWeights):
-        path = download(source.url, source.sha256_prefix, progress)
-    elif str(source).startswith(("http://", "https://")):
-        path = download(str(source), None, progress)
-    else:
-        path = Path(source)
-    name = str(source.url if isinstance(source, PretrainedWeights) else source)
+        return download(source.url, source.sha256_prefix, progress), source.url
+    if str(source).startswith(("http://", "https://")):
+        return download(str(source), None, progress), str(source)
+    return Path(source), str(source)
+
+
+def weights_preprocessing(source: str | os.PathLike | PretrainedWeights, path: Path,
+                          contents: Checkpoint) -> Preprocessing | None:
+    """What the weights expect: the known record's, the file's own record, or the record whose
+    file name ``path`` has (an official file loaded from disk)."""
+    if isinstance(source, PretrainedWeights):
+        return source.preprocessing
+    if contents.preprocessing is not None:
+        return contents.preprocessing
+    record = record_for_file(path.name)
+    return None if record is None else record.preprocessing.with_source(
+        f"{record.model} {record.tag} weights (matched by file name {path.name})")
+
+
+def load_state(model: nn.Module, state: dict[str, Tensor], name: str, *, strict: bool = True,
+               drop: tuple[str, ...] = ()) -> LoadReport:
+    """Load an already-read state dict into ``model``; see :func:`load_pretrained`."""
     report = LoadReport(name)
     expected = model.state_dict()
-    state = _strip_prefixes(read_checkpoint(path), set(expected))
+    state = strip_wrapper_prefixes(dict(state), set(expected))
     if hasattr(model, "adapt_checkpoint"):
         state = model.adapt_checkpoint(state)
 
     unused = tuple(getattr(model, "unused_checkpoint_prefixes", ()))
     classifier = tuple(getattr(model, "classifier_names", ()))
-    first_conv = getattr(model, "first_conv", None)
+    # Keys the model rebuilds identically itself (the frozen bilinear ``up`` of DRNSeg): a
+    # checkpoint may leave them out.
+    derived = set(getattr(model, "derived_state_keys", ()))
     for key in list(state):
         # BatchNorm's step counter has no use in a frozen/group norm (detection backbones)
         counter = key.endswith(".num_batches_tracked") and key not in expected
-        if counter or (_under(key, unused) and key not in expected):
+        if counter or (_under(key, unused) and key not in expected) or _under(key, drop):
             report.dropped.append(key)
             del state[key]
 
     ckpt_head = {k: tuple(v.shape) for k, v in state.items() if _under(k, classifier)}
     model_head = {k: tuple(v.shape) for k, v in expected.items() if _under(k, classifier)}
     note = None  # told only once the rest of the checkpoint has been found to fit
-    if ckpt_head != model_head and ckpt_head:
+    resized = any(k in model_head and model_head[k] != shape for k, shape in ckpt_head.items())
+    if ckpt_head and (resized or not model_head):
         for key in ckpt_head:
             del state[key]
         report.dropped += list(ckpt_head)
@@ -182,10 +251,11 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
             note = (f"the checkpoint's classifier {ckpt_head} does not match the model's "
                     f"{model_head} (another num_classes); it was not loaded and the model's "
                     f"classifier keeps its initialisation")
-    elif model_head and not ckpt_head:
-        note = f"no classifier in the checkpoint; {sorted(model_head)} keep their initialisation"
+    elif (learned := sorted(set(model_head) - set(ckpt_head) - derived)):
+        note = f"no classifier in the checkpoint; {learned} keep their initialisation"
 
-    weight_key = f"{first_conv}.weight" if first_conv else None
+    weight_key = f"{first_conv}.weight" if (first_conv := getattr(model, "first_conv", None)) \
+        else None
     if weight_key in state and weight_key in expected:
         got, want = state[weight_key], expected[weight_key]
         if got.ndim == 4 and got.shape[1] != want.shape[1] and (
@@ -199,17 +269,18 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
                        f"{tuple(expected[k].shape)}"
                        for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if unexpected or misshaped or (missing and strict):
+        hint = getattr(model, "checkpoint_hint", lambda keys: None)(unexpected)
         raise CheckpointError(
             f"{name} does not fit {type(model).__name__}:"
             + _listing("missing", missing) + _listing("unexpected", unexpected)
-            + _listing("mis-shaped", misshaped))
+            + _listing("mis-shaped", misshaped) + (f"\n  {hint}" if hint else ""))
     model.load_state_dict(state, strict=False)
     report.loaded = sorted(state)
     if note:
-        warnings.warn(f"{name}: {note}", stacklevel=2)
+        warnings.warn(f"{name}: {note}", stacklevel=3)
     if missing:
         warnings.warn(f"{name}: {len(missing)} model keys not in the checkpoint keep their "
-                      f"initialisation:{_listing('missing', missing)}", stacklevel=2)
+                      f"initialisation:{_listing('missing', missing)}", stacklevel=3)
     return report
 
 
