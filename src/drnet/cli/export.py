@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from drnet.fast.export import SUFFIXES, export_model
+    from drnet.models.preprocessing import describe
 
     model, name = build(args)
     output = Path(args.output or f"{name}{SUFFIXES[args.format]}")
@@ -37,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     checks = ", ".join(f"{size}: {err:.1e}" for size, err in report.errors.items())
     print(f"wrote {output} ({args.format}, dynamic height/width); max relative difference "
           f"from the eager model: {checks} (tolerance 1e-4)")
+    prep = report.preprocessing
+    print(f"input normalisation in the file's metadata: {describe(prep.mean, prep.std)} "
+          f"({prep.source})" if prep is not None else
+          "no input normalisation is known for these weights: none written to the file")
     return 0
 
 

@@ -9,7 +9,7 @@ data module into the task. Multi-GPU / multi-node runs are Lightning's own:
 
 from __future__ import annotations
 
-import pickle
+import importlib
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +21,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from drnet.cli.checkpoint_args import check_flags_apply, merge_checkpoint_hparams
 from drnet.configs import DEFAULT_CONFIG
-from drnet.models.weights import CheckpointError
+from drnet.models.preprocessing import Preprocessing
+from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkpoint_object
 from drnet.tasks.callbacks import (
     BadSampleReport,
     BestCheckpoint,
@@ -58,17 +60,95 @@ class DrnetCLI(LightningCLI):
         # over to the class a config chooses. `drnet fit` alone gets the synthetic config.
         parser.set_defaults({"trainer.precision": default_precision()})
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        # drnet always passes args (with the default config added): parse them as given,
+        # without LightningCLI's warning about args and sys.argv both being set.
+        self._args = list(args)
+        self.config = parser.parse_args(self._args)
+
     def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads the checkpoint's hyperparameters with weights_only=True; say why
-        # a refused file is refused, naming it, instead of torch's generic message.
-        try:
-            super()._parse_ckpt_path()
-        except pickle.UnpicklingError as err:
-            path = self.config[self.config.subcommand].get("ckpt_path")
+        """With ``--ckpt_path FILE``: architecture and weights from the checkpoint, everything
+        else from the command line and config (:mod:`drnet.cli.checkpoint_args`)."""
+        subcommand = self.config.get("subcommand")
+        self._ckpt_record: Preprocessing | None = None
+        self._ckpt_hparams: dict[str, Any] = {}
+        if not subcommand:
+            return
+        task = self._model_class_of(self.config[subcommand])
+        check_flags_apply(self._args, task, subcommand)
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return  # "last"/"best"/None: resolved by the trainer
+        checkpoint = read_checkpoint_object(ckpt_path)  # weights_only; errors name the file
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
             raise CheckpointError(
-                f"refused to load {path}: it holds objects other than tensors and plain "
-                f"containers, which could run code when unpickled (weights_only=True). "
-                f"{str(err).strip().splitlines()[-3] if str(err).strip() else ''}") from None
+                f"{ckpt_path} is not a checkpoint of drnet fit (no Lightning 'state_dict'); to "
+                f"use plain weights pass --model.pretrained {ckpt_path} instead of --ckpt_path")
+        stored = checkpoint.get(PREPROCESSING_KEY)
+        self._ckpt_record = Preprocessing.from_dict(stored) if isinstance(stored, dict) else None
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        class_path = hparams.pop("_class_path", None)
+        self._ckpt_hparams = hparams
+        if not hparams:
+            return
+        given = self.parser.parse_args(self._args, defaults=False).get(subcommand)
+        model = given.get("model") if given is not None else None
+        given_class = model.get("class_path") if model is not None else None
+        if class_path and given_class and given_class != class_path:
+            raise CheckpointError(f"{ckpt_path} holds a {class_path}, but the command line or "
+                                  f"config asks for --model {given_class}")
+        explicit = dict(vars(model.get("init_args") or {})) if model is not None else {}
+        task = _import(class_path) if class_path else task
+        merged = merge_checkpoint_hparams(hparams, explicit, task, ckpt_path)
+        update = {"class_path": class_path, "dict_kwargs": merged} if class_path else merged
+        self.config = self.parser.parse_object({subcommand: {"model": update}}, self.config)
+
+    def _model_class_of(self, config: Any) -> type:
+        model = config.get("model")
+        path = model.get("class_path") if model is not None else None
+        return _import(path) if path else L.LightningModule
+
+    def _before_run(self) -> None:
+        """Once the task and data exist: the checkpoint's class count must be the data's, and
+        the data is normalised as the weights expect (the saved config.yaml shows it)."""
+        task, data, subcommand = self.model, self.datamodule, self.subcommand
+        ckpt_classes = self._ckpt_hparams.get("num_classes")
+        classes = getattr(task, "hparams", {}).get("num_classes")
+        if ckpt_classes is not None and classes is not None and ckpt_classes != classes:
+            path = self.config[subcommand].get("ckpt_path")
+            raise CheckpointError(f"{path} was trained for {ckpt_classes} classes but "
+                                  f"{type(data).__name__} has {classes}: use the data the "
+                                  f"checkpoint was trained on, or fine-tune from its weights "
+                                  f"with --model.pretrained {path}")
+        if self._ckpt_record is not None and hasattr(task, "_checkpoint_preprocessing"):
+            task._checkpoint_preprocessing = self._ckpt_record
+            task.model.preprocessing = self._ckpt_record
+        if data is None or not hasattr(data, "adopt_preprocessing") or not hasattr(
+                task, "weights_preprocessing"):
+            return
+        said = data.adopt_preprocessing(task.weights_preprocessing, training=subcommand == "fit")
+        if said:
+            print(said, flush=True)
+            if hasattr(task, "class_names"):
+                task.class_names = list(data.class_names)
+                task.hparams["class_names"] = list(data.class_names)
+        init = self.config[subcommand].get("data").get("init_args")
+        for key in ("mean", "std"):
+            if init is not None and key in init:
+                init[key] = list(getattr(data, key))
+
+    def before_fit(self) -> None:
+        self._before_run()
+
+    def before_validate(self) -> None:
+        self._before_run()
+
+    def before_test(self) -> None:
+        self._before_run()
+
+    def before_predict(self) -> None:
+        self._before_run()
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._get(self.config_init, "trainer", default={})
@@ -116,3 +196,8 @@ def run_lightning(argv: Sequence[str]) -> int:
              save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
              parser_kwargs={"prog": "drnet", "default_env": False})
     return 0
+
+
+def _import(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)

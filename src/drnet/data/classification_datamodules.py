@@ -76,6 +76,7 @@ class CIFAR10DataModule(ClassificationDataModule):
     num_classes = len(CIFAR10_CLASSES)
     class_names = CIFAR10_CLASSES
     default_mean, default_std = CIFAR10_MEAN, CIFAR10_STD
+    own_statistics = True
 
     def __init__(self, root: str, *, batch_size: int = 128, **kwargs: Any) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
@@ -94,6 +95,7 @@ class SyntheticClassificationDataModule(ClassificationDataModule):
     deterministic by ``seed``: a classification pipeline with no files, for tests and defaults."""
 
     default_mean, default_std = grating.MEAN, grating.STD
+    own_statistics = True
 
     def __init__(self, *, num_classes: int = 4, image_size: int = 32, num_train: int = 256,
                  num_val: int = 64, num_test: int = 64, batch_size: int = 32,

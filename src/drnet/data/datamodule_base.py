@@ -12,8 +12,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from drnet.data.bad_samples import SkipsBadSamples, collate_dicts
 from drnet.data.predict import PredictImages
+from drnet.data.preprocessing import StatisticsSource, reconcile
 from drnet.data.sampler import EpochSampler
 from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from drnet.models.preprocessing import Preprocessing
 
 Stats = tuple[float, float, float]
 ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",),
@@ -23,12 +25,16 @@ ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "pred
 class DataModuleBase(L.LightningDataModule):
     """Base class: subclasses implement :meth:`make_dataset` for the roles ``train``, ``val`` and
     ``test``. ``mean``/``std`` (in [0, 1], for the model's input normalisation and for showing
-    images) are set in ``__init__``. ``seed`` fixes the shuffling order and the workers' seeds;
-    with ``num_workers=0`` augmentation draws from torch's global generator (``seed_everything``).
+    images) are set in ``__init__``; left unset, they follow the model's weights unless the data
+    set has statistics of its own (``own_statistics``), see :mod:`drnet.data.preprocessing`.
+    ``seed`` fixes the shuffling order and the workers' seeds; with ``num_workers=0``
+    augmentation draws from torch's global generator (``seed_everything``).
     """
 
     default_mean: Stats = IMAGENET_MEAN
     default_std: Stats = IMAGENET_STD
+    own_statistics: bool = False  # default_mean/std are the data set's, not ImageNet's
+    generic_class_table: bool = False  # class_names/palette are placeholders (class_<i>)
     collate_fn: Callable[[list[Any]], Any] | None = staticmethod(collate_dicts)
 
     def __init__(self, *, batch_size: int, val_batch_size: int, num_workers: int,
@@ -46,6 +52,9 @@ class DataModuleBase(L.LightningDataModule):
         self.skip_bad_samples = skip_bad_samples
         self.mean = tuple(float(m) for m in (mean if mean is not None else self.default_mean))
         self.std = tuple(float(s) for s in (std if std is not None else self.default_std))
+        self.statistics_source: StatisticsSource = (
+            "argument" if mean is not None or std is not None
+            else "data set" if self.own_statistics else "default")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {self.mean}, "
                              f"{self.std}")
@@ -69,7 +78,27 @@ class DataModuleBase(L.LightningDataModule):
                              "images or a .txt list) to predict")
         return self.predict_path
 
+    def adopt_preprocessing(self, weights: Preprocessing | None, *, training: bool
+                            ) -> str | None:
+        """Agree with the weights' normalisation and class table before any data is read (see
+        :mod:`drnet.data.preprocessing`); data sets built with other statistics are rebuilt.
+        Returns a line saying what changed, or ``None``."""
+        before = (self.mean, self.std)
+        said = reconcile(self, weights, training=training)
+        if (self.mean, self.std) != before:
+            self.datasets.clear()
+            self.hparams.update(mean=list(self.mean), std=list(self.std))
+        if said:
+            self.hparams["class_names"] = list(self.class_names)
+        return said
+
     def setup(self, stage: str | None = None) -> None:
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        if module is not None and hasattr(module, "weights_preprocessing"):
+            said = self.adopt_preprocessing(module.weights_preprocessing,
+                                            training=stage == "fit")
+            if said and self.trainer.is_global_zero:
+                print(said, flush=True)
         for role in ROLES.get(stage, ()):
             if role not in self.datasets:
                 dataset = (PredictImages(self.predict_source(), self.mean, self.std)

@@ -29,6 +29,7 @@ class DetectionDataModule(DataModuleBase):
     class_names: list[str]
     default_mean: Stats = shapes.MEAN
     default_std: Stats = shapes.STD
+    own_statistics = True  # [0, 1]: the detectors normalise with their own image_mean/std
     collate_fn = staticmethod(collate_detection)
 
     def __init__(self, *, batch_size: int = 8, val_batch_size: int | None = None,

@@ -3,10 +3,16 @@
 Height and width stay dynamic (ONNX and ExportedProgram: symbolic; TorchScript: traced with
 shape arithmetic), and every export is run again at two input sizes -- ONNX through
 onnxruntime -- and compared with the eager model. onnx/onnxruntime are imported only here.
+
+The input normalisation of the weights (``model.preprocessing``) is written into the file, so
+a deployment reads it instead of guessing: ONNX ``metadata_props`` ``drnet.mean``,
+``drnet.std`` (JSON lists, RGB, for inputs in [0, 1]) and ``drnet.preprocessing`` (JSON, with
+class names and colours); TorchScript and ExportedProgram an extra file ``preprocessing.json``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from drnet.fast.compare import relative_error
+from drnet.models.preprocessing import Preprocessing
 
 FORMATS = ("onnx", "torchscript", "exported-program")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported-program": ".pt2"}
@@ -34,6 +41,7 @@ class ExportReport:
     path: Path
     format: str
     errors: dict[str, float] = field(default_factory=dict)  # "HxW" -> max relative error
+    preprocessing: Preprocessing | None = None  # written into the file's metadata
 
     @property
     def ok(self) -> bool:
@@ -43,10 +51,11 @@ class ExportReport:
 def export_model(model: nn.Module, path: str | os.PathLike, format: str, *,
                  input_size: tuple[int, int] = (512, 512), batch: int = 1,
                  check_sizes: Sequence[tuple[int, int]] | None = None,
-                 in_chans: int = 3) -> ExportReport:
+                 in_chans: int = 3, preprocessing: Preprocessing | None = None) -> ExportReport:
     """Export ``model`` (eval mode, fp32) to ``path`` and check it at ``check_sizes`` (default:
     ``input_size`` and an odd size not seen during export); raises :class:`ExportCheckError`
-    if any output differs by more than ``TOLERANCE`` relative."""
+    if any output differs by more than ``TOLERANCE`` relative. ``preprocessing`` (default:
+    ``model.preprocessing``) is written into the file's metadata (see the module docstring)."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     model = model.eval()
@@ -54,10 +63,11 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(batch, in_chans, *input_size)
     exporter = {"onnx": _onnx, "torchscript": _torchscript, "exported-program": _program}[format]
-    run = exporter(model, example, path)
+    preprocessing = preprocessing or getattr(model, "preprocessing", None)
+    run = exporter(model, example, path, preprocessing)
     sizes = list(check_sizes or [input_size, (input_size[0] * 3 // 4 + 1,
                                               input_size[1] * 3 // 4 + 3)])
-    report = ExportReport(path, format)
+    report = ExportReport(path, format, preprocessing=preprocessing)
     for height, width in sizes:
         x = torch.randn(batch, in_chans, height, width)
         with torch.no_grad():
@@ -77,28 +87,47 @@ def _dynamic_hw(model: nn.Module) -> dict[str, dict[int, object]]:
     return {name: {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
 
 
-def _onnx(model: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+def _extra_files(preprocessing: Preprocessing | None) -> dict[str, str]:
+    return {} if preprocessing is None else {"preprocessing.json": preprocessing.to_json()}
+
+
+def onnx_metadata(preprocessing: Preprocessing) -> dict[str, str]:
+    """The ``metadata_props`` drnet writes into an ONNX file."""
+    return {"drnet.mean": json.dumps(list(preprocessing.mean)),
+            "drnet.std": json.dumps(list(preprocessing.std)),
+            "drnet.preprocessing": preprocessing.to_json()}
+
+
+def _onnx(model: nn.Module, example: Tensor, path: Path,
+          preprocessing: Preprocessing | None) -> Callable[[Tensor], Tensor]:
+    import onnx
     import onnxruntime
 
     torch.onnx.export(model, (example,), str(path), dynamo=True,
                       dynamic_shapes=_dynamic_hw(model), input_names=["image"],
                       output_names=["output"], external_data=False, verbose=False)
+    if preprocessing is not None:
+        proto = onnx.load(str(path))
+        onnx.helper.set_model_props(proto, onnx_metadata(preprocessing))
+        onnx.save(proto, str(path))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
 
 
-def _torchscript(model: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+def _torchscript(model: nn.Module, example: Tensor, path: Path,
+                 preprocessing: Preprocessing | None) -> Callable[[Tensor], Tensor]:
     with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(model, example)
-        traced.save(str(path))
+        traced.save(str(path), _extra_files=_extra_files(preprocessing))
         loaded = torch.jit.load(str(path))
     return lambda x: loaded(x).detach()
 
 
-def _program(model: nn.Module, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+def _program(model: nn.Module, example: Tensor, path: Path,
+             preprocessing: Preprocessing | None) -> Callable[[Tensor], Tensor]:
     program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_hw(model))
-    torch.export.save(program, str(path))
+    torch.export.save(program, str(path), extra_files=_extra_files(preprocessing))
     loaded = torch.export.load(str(path)).module()
     return lambda x: loaded(x).detach()
 

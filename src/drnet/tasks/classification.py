@@ -14,13 +14,20 @@ from drnet.fast.checkpointing import Checkpointing
 from drnet.models import Backbone, create_model
 from drnet.tasks.fast_paths import Predictor
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
+from drnet.tasks.preprocessing import RecordsPreprocessing
 
 
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(RecordsPreprocessing, L.LightningModule):
     """Cross-entropy (optional label smoothing), SGD with a per-iteration schedule; the speed
     and memory options are those of :class:`drnet.tasks.SegmentationTask`."""
 
     monitor = "val/top1"
+    architecture_args = ("model", "num_classes", "model_kwargs")  # see SegmentationTask
+    weights_args = ("pretrained",)
+    training_args = ("label_smoothing", "lr", "momentum", "weight_decay", "nesterov",
+                     "head_lr_mult", "schedule", "poly_power", "warmup_iters", "checkpointing")
+    predict_args = ("fast_predict", "predict_dtype")
+    evaluate_args = ()
 
     def __init__(
         self,

@@ -38,6 +38,13 @@ class DetectionTask(L.LightningModule):
 
     monitor = "val/map"
 
+    architecture_args = ("model", "num_classes", "model_kwargs")  # see SegmentationTask
+    weights_args = ("pretrained", "pretrained_backbone")
+    training_args = ("lr", "momentum", "weight_decay", "nesterov", "head_lr_mult", "schedule",
+                     "poly_power", "warmup_iters")
+    predict_args = ("predict_min_score",)
+    evaluate_args = ("map_backend",)
+
     def __init__(
         self,
         model: str = "fasterrcnn_resnet50_dc5",

@@ -9,6 +9,32 @@ from __future__ import annotations
 from torch import nn
 
 from drnet.fast import FastInference, optimize_for_inference
+from drnet.models.factory import with_output_stride
+
+
+class Evaluator:
+    """The network evaluation and prediction run: the task's model, or the same weights at
+    ``output_stride`` (rebuilt at every start, sharing the parameters, so it always holds the
+    current weights). Kept outside the task's modules: it never enters a checkpoint."""
+
+    def __init__(self, model: nn.Module, output_stride: int | None) -> None:
+        self.output_stride = output_stride
+        self._base = model
+        self._model: nn.Module | None = None
+        if output_stride is not None:
+            with_output_stride(model, output_stride)  # an impossible stride fails here
+
+    def start(self, model: nn.Module) -> None:
+        self._base = model
+        if self.output_stride is not None:
+            self._model = with_output_stride(model, self.output_stride).eval()
+
+    def stop(self) -> None:
+        self._model = None
+
+    @property
+    def model(self) -> nn.Module:
+        return self._model if self._model is not None else self._base
 
 
 class Predictor:

@@ -14,22 +14,34 @@ from drnet.fast.checkpointing import Checkpointing
 from drnet.inference import InferenceConfig, segment
 from drnet.metrics import SegmentationMetrics, format_class_table
 from drnet.models import SegmentationModel, create_model
-from drnet.tasks.fast_paths import Predictor
+from drnet.tasks.fast_paths import Evaluator, Predictor
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
+from drnet.tasks.preprocessing import RecordsPreprocessing
 
 
-class SegmentationTask(L.LightningModule):
+class SegmentationTask(RecordsPreprocessing, L.LightningModule):
     """Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
     head learning rate and a per-iteration poly schedule; mIoU on full validation images.
 
-    ``channels_last`` and ``checkpointing`` (``"all"``, ``"dilated"`` or stage names) are the
-    training speed/memory options; ``fast_predict`` runs ``predict`` through
-    :func:`drnet.optimize_for_inference` (optionally in ``predict_dtype``). The constructor's
+    ``eval_output_stride`` evaluates and predicts at another output stride than the model was
+    built (and trained) at, e.g. DeepLabv3's train at 16, evaluate at 8 (exact: see
+    :func:`drnet.with_output_stride`). ``channels_last`` and ``checkpointing`` (``"all"``,
+    ``"dilated"`` or stage names) are the training speed/memory options; ``fast_predict``
+    runs ``predict`` through :func:`drnet.optimize_for_inference` (optionally in
+    ``predict_dtype``). The constructor's
     typed arguments are the YAML config schema (LightningCLI); they are all plain values so
     checkpoints stay loadable with ``weights_only=True``.
     """
 
     monitor = "val/mIoU"
+    # How ``--ckpt_path`` treats each argument (drnet.cli.checkpoint_args): the architecture and
+    # weights come from the checkpoint; the rest from the command line/config, where they apply.
+    architecture_args = ("model", "num_classes", "model_kwargs", "aux_weight")
+    weights_args = ("pretrained", "pretrained_backbone")
+    training_args = ("class_weights", "lr", "momentum", "weight_decay", "nesterov", "head_lr_mult",
+                     "schedule", "poly_power", "warmup_iters", "checkpointing")
+    predict_args = ("fast_predict", "predict_dtype")
+    evaluate_args = ("print_class_table",)
 
     def __init__(
         self,
@@ -55,6 +67,7 @@ class SegmentationTask(L.LightningModule):
         val_stride: tuple[int, int] = (341, 341),
         val_scales: tuple[float, ...] = (1.0,),
         val_flip: bool = False,
+        eval_output_stride: int | None = None,
         print_class_table: bool = True,
         channels_last: bool = True,
         checkpointing: Checkpointing = None,
@@ -84,6 +97,7 @@ class SegmentationTask(L.LightningModule):
             raise ValueError(f"class_names needs {num_classes} names, got {len(self.class_names)}")
         self.inference = InferenceConfig(val_mode, tuple(val_crop_size), tuple(val_stride),
                                          tuple(val_scales), val_flip)
+        self.evaluator = Evaluator(self.model, eval_output_stride)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index)
         self.test_metrics = SegmentationMetrics(num_classes, ignore_index)
         self.last_scores: dict[str, Tensor] = {}
@@ -111,13 +125,26 @@ class SegmentationTask(L.LightningModule):
     def validation_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
         if batch is None:
             return
-        self.val_metrics.update(segment(self.model, batch["image"], self.inference), batch["mask"])
+        self.val_metrics.update(segment(self.evaluator.model, batch["image"], self.inference),
+                                batch["mask"])
 
     def test_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
         if batch is None:
             return
-        self.test_metrics.update(segment(self.model, batch["image"], self.inference),
+        self.test_metrics.update(segment(self.evaluator.model, batch["image"], self.inference),
                                  batch["mask"])
+
+    def on_validation_start(self) -> None:
+        self.evaluator.start(self.model)
+
+    def on_validation_end(self) -> None:
+        self.evaluator.stop()
+
+    def on_test_start(self) -> None:
+        self.evaluator.start(self.model)
+
+    def on_test_end(self) -> None:
+        self.evaluator.stop()
 
     def on_validation_epoch_end(self) -> None:
         self._report(self.val_metrics, "val")
@@ -141,15 +168,17 @@ class SegmentationTask(L.LightningModule):
     def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
         if batch is None:
             return None
-        probs = segment(self.predictor(self.model), batch["image"], self.inference)
+        probs = segment(self.predictor(self.evaluator.model), batch["image"], self.inference)
         confidence, labels = probs.max(dim=1)
         return {"labels": labels, "confidence": confidence, "path": batch.get("path")}
 
     def on_predict_start(self) -> None:
-        self.predictor.start(self.model)
+        self.evaluator.start(self.model)
+        self.predictor.start(self.evaluator.model)
 
     def on_predict_end(self) -> None:
         self.predictor.stop()
+        self.evaluator.stop()
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams

@@ -1,0 +1,91 @@
+"""``--ckpt_path``: the checkpoint supplies the architecture and weights; the command line and
+config say how to train, evaluate and predict.
+
+LightningCLI's own rule (the checkpoint's hyperparameters overwrite the parsed config) would
+silently ignore ``--model.val_scales``, ``--model.val_mode slide``, ``--model.predict_dtype``...
+Here each task argument falls in one of the groups a task declares (``architecture_args``,
+``weights_args``, ``training_args``, ``predict_args``, ``evaluate_args``; the rest apply to every
+sub-command) and is resolved as: given on the command line or in a config file > the
+checkpoint's value > the default. An architecture argument given with another value than the
+checkpoint's is an error, as is a weights argument (the weights come from the checkpoint) and a
+command-line flag that the sub-command never uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from drnet.models.weights import CheckpointError
+
+_STAGES = {"fit": ("training", "evaluate"), "validate": ("evaluate",), "test": ("evaluate",),
+           "predict": ("predict",)}
+
+
+def merge_checkpoint_hparams(hparams: Mapping[str, Any], explicit: Mapping[str, Any],
+                             task: type, ckpt_path: str) -> dict[str, Any]:
+    """The task arguments to instantiate with: the checkpoint's ``hparams`` where nothing was
+    given explicitly (``explicit``: from the command line and config files), weights left to
+    the checkpoint. Raises :class:`CheckpointError` on an architecture or weights conflict."""
+    architecture = set(getattr(task, "architecture_args", ()))
+    weights = set(getattr(task, "weights_args", ()))
+    merged = dict(hparams)
+    for key, value in explicit.items():
+        if key in architecture and key in hparams and not _same(value, hparams[key]):
+            raise CheckpointError(
+                f"--model.{key} {_show(value)} conflicts with {ckpt_path}, whose model has "
+                f"{key}={_show(hparams[key])}: the architecture comes from the checkpoint "
+                f"(drop the flag, or use a config that matches it)")
+        if key in weights and value is not None and not _same(value, hparams.get(key)):
+            raise CheckpointError(
+                f"--model.{key} {_show(value)} cannot apply with --ckpt_path {ckpt_path}: "
+                f"the weights come from the checkpoint")
+        if key not in architecture and key not in weights:
+            merged[key] = value
+    for key in weights & set(merged):
+        merged[key] = None  # loaded from the checkpoint: nothing to download or read first
+    return merged
+
+
+def check_flags_apply(args: Sequence[str], task: type, subcommand: str) -> None:
+    """A ``--model.X`` flag on the command line that ``subcommand`` never uses is an error
+    (config files are shared between sub-commands, so their keys are not checked)."""
+    stages = _STAGES.get(subcommand)
+    if stages is None:
+        return
+    groups = {"training": getattr(task, "training_args", ()),
+              "predict": getattr(task, "predict_args", ()),
+              "evaluate": getattr(task, "evaluate_args", ())}
+    for arg in args:
+        name = flag_name(arg)
+        if name is None:
+            continue
+        for group, names in groups.items():
+            if name in names and group not in stages:
+                used = {"training": "drnet fit", "predict": "drnet predict",
+                        "evaluate": "drnet fit, validate and test"}[group]
+                raise ValueError(f"--model.{name} does not apply to drnet {subcommand}: it is "
+                                 f"a {group} option, used by {used} only")
+
+
+def flag_name(arg: str) -> str | None:
+    """``val_flip`` for ``--model.val_flip`` / ``--model.init_args.val_flip=true``."""
+    if not arg.startswith("--model."):
+        return None
+    name = arg.split("=", 1)[0].removeprefix("--model.").removeprefix("init_args.")
+    return name.split(".", 1)[0] or None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as config values (a YAML list and a tuple of the same numbers are the same)."""
+    def norm(v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            return tuple(norm(x) for x in v)
+        if isinstance(v, Mapping):
+            return {k: norm(x) for k, x in v.items()}
+        return v
+    return norm(a) == norm(b)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
