@@ -2,8 +2,9 @@
 
 ResNet records come from torchvision's own weight enums (URL, ImageNet metrics, parameter
 count), so they stay in step with torchvision. DRN records point at the official fyu/drn files.
-File names carry the first hex digits of the file's SHA-256, which ``torch.hub`` verifies on
-download; the official Cityscapes files carry none, so they are checked by strict loading only.
+File names carry the first hex digits of the file's SHA-256, checked on every use; the official
+Cityscapes files carry none, so the digest of the first file that loads strictly is recorded and
+checked from then on (see :mod:`drnet.models.sources`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CITYSCAPES_MEAN = (0.290101, 0.328081, 0.286964)
 CITYSCAPES_STD = (0.182954, 0.186566, 0.184475)
 _DRN_ROOT = "http://dl.yf.io/drn/"
+# The older official host, same file names: the second place tried (fyu/drn history).
+_DRN_MIRROR = "https://tigress-web.princeton.edu/~fy/drn/models/"
 _HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
 
@@ -40,10 +43,20 @@ class PretrainedWeights:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     overrides: Mapping[str, Any] = field(default_factory=dict)  # builder arguments it needs
+    mirrors: tuple[str, ...] = ()  # tried after ``url``, in order (same file name or not)
+    sha256: str | None = None  # the full digest, where one is published
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.url, *self.mirrors)
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
 
     @property
     def sha256_prefix(self) -> str | None:
-        match = _HASH.search(self.url.rsplit("/", 1)[-1])
+        match = _HASH.search(self.file_name)
         return match[1] if match else None
 
 
@@ -76,14 +89,16 @@ _DRN_CITYSCAPES = {"drn_d_22": 68.0, "drn_d_38": 71.4, "drn_d_105": 75.6}
 def _drn_records() -> list[PretrainedWeights]:
     records = [
         PretrainedWeights(name, "imagenet1k", f"{_DRN_ROOT}{name}-{digest}.pth", 1000,
-                          "fyu/drn (official)", {"imagenet_top1": round(100 - err, 1)})
+                          "fyu/drn (official)", {"imagenet_top1": round(100 - err, 1)},
+                          mirrors=(f"{_DRN_MIRROR}{name}-{digest}.pth",))
         for name, (digest, err) in _DRN_IMAGENET.items()
     ]
     records += [
         PretrainedWeights(f"drnseg_{name.removeprefix('drn_')}", "cityscapes",
                           f"{_DRN_ROOT}{name}_cityscapes.pth", 19, "fyu/drn (official)",
                           {"cityscapes_val_miou": miou}, CITYSCAPES_MEAN, CITYSCAPES_STD,
-                          MappingProxyType({"upsample": "transposed"}))
+                          MappingProxyType({"upsample": "transposed"}),
+                          mirrors=(f"{_DRN_MIRROR}{name}_cityscapes.pth",))
         for name, miou in _DRN_CITYSCAPES.items()
     ]
     return records
@@ -104,7 +119,8 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
                        ) -> PretrainedWeights | str | None:
     """Map ``pretrained`` to a known record, a URL, a local path, or ``None``.
 
-    ``True`` picks the model's default tag; a string is a tag, an ``http(s)://`` URL or a path.
+    ``True`` picks the model's default tag; a string is a tag, an ``http(s)://`` URL, an
+    ``hf-hub:owner/repo[@revision][/file]`` source or a path.
     """
     if pretrained is None or pretrained is False:
         return None
@@ -119,9 +135,9 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
     text = os.fspath(pretrained)
     if text in tags:
         return next(w for w in known if w.tag == text)
-    if text.startswith(("http://", "https://")) or Path(text).is_file():
+    if text.startswith(("http://", "https://", "hf-hub:")) or Path(text).is_file():
         return text
     raise ValueError(
-        f"pretrained for {model} must be True, one of the tags {tags}, a URL or an existing "
-        f"checkpoint file; got {text!r}"
+        f"pretrained for {model} must be True, one of the tags {tags}, a URL, an hf-hub:owner/repo "
+        f"source or an existing checkpoint file; got {text!r}"
     )

@@ -35,17 +35,7 @@ class LoadReport:
     loaded: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # classifier of another size, unused keys
     adapted: list[str] = field(default_factory=list)  # e.g. first conv for another in_chans
-
-
-def download(url: str, sha256_prefix: str | None = None, progress: bool = True) -> Path:
-    """Fetch ``url`` into torch.hub's cache (once), verifying the SHA-256 prefix if given."""
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / url.rsplit("/", 1)[-1]
-    if not target.exists():
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256_prefix,
-                                       progress=progress)
-    return target
+    origin: str = ""  # where the file was found: local weights folder, cache, a mirror, hf-hub
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -140,22 +130,23 @@ def _adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
 
 
 def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeights,
-                    *, strict: bool = True, progress: bool = True) -> LoadReport:
+                    *, strict: bool = True, progress: bool = True,
+                    weights_dir: str | os.PathLike | None = None) -> LoadReport:
     """Load ``source`` (a file, a URL or a known record) into ``model``.
 
     A classifier whose size differs from the model's (``num_classes``) is dropped with a warning
     and left at its initialisation; a first conv with another input-channel count is adapted.
     Any other mismatch raises :class:`CheckpointError` listing missing, unexpected and
     mis-shaped keys (with ``strict=False``, missing keys are allowed and reported instead).
+    Records, URLs and ``hf-hub:`` sources are found, fetched and hash-checked as
+    :mod:`drnet.models.sources` says (``weights_dir`` overrides ``$DRNET_WEIGHTS_DIR``).
     """
-    if isinstance(source, PretrainedWeights):
-        path = download(source.url, source.sha256_prefix, progress)
-    elif str(source).startswith(("http://", "https://")):
-        path = download(str(source), None, progress)
-    else:
-        path = Path(source)
+    from drnet.models import sources
+
+    located = sources.locate(source, weights_dir=weights_dir, progress=progress)
+    path = located.path
     name = str(source.url if isinstance(source, PretrainedWeights) else source)
-    report = LoadReport(name)
+    report = LoadReport(name, origin=located.origin)
     expected = model.state_dict()
     state = _strip_prefixes(read_checkpoint(path), set(expected))
     if hasattr(model, "adapt_checkpoint"):
@@ -205,6 +196,10 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
             + _listing("mis-shaped", misshaped))
     model.load_state_dict(state, strict=False)
     report.loaded = sorted(state)
+    if isinstance(source, PretrainedWeights) and strict and not report.adapted and all(
+            k in state for k in expected if not k.endswith(".num_batches_tracked")) and not any(
+            _under(k, classifier) for k in report.dropped):
+        sources.remember_verified(source, located, weights_dir)  # its architecture, every tensor
     if note:
         warnings.warn(f"{name}: {note}", stacklevel=2)
     if missing:
