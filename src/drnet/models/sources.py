@@ -63,7 +63,7 @@ class Located:
     path: Path
     origin: str  # "local weights folder", "torch.hub cache", "downloaded from URL", ...
     sha256: str | None = None  # the file's digest, when it was computed
-    check: str = "none"  # what the digest was compared with
+    check: str = "no digest known"  # what the digest was compared with
 
 
 def weights_dir(override: str | os.PathLike | None = None) -> Path | None:
@@ -116,7 +116,7 @@ def check_sha256(path: Path, expected: tuple[str, str] | None) -> tuple[str, str
     is an error naming the file, the expected and the actual digest."""
     actual = file_sha256(path)
     if expected is None:
-        return actual, "none"
+        return actual, "no digest known"
     digest, how = expected
     if not actual.startswith(digest.lower()):
         raise HashMismatchError(
@@ -126,7 +126,7 @@ def check_sha256(path: Path, expected: tuple[str, str] | None) -> tuple[str, str
 
 
 def _matched(expected: tuple[str, str] | None) -> str:
-    return f"SHA-256 matches {expected[0]} ({expected[1]})" if expected else "none"
+    return f"SHA-256 matches {expected[0]} ({expected[1]})" if expected else "no digest known"
 
 
 def locate(source: PretrainedWeights | str | os.PathLike, *,
@@ -289,7 +289,7 @@ def _locate_hub(spec: str, download: bool) -> Located:
             failures.append(f"{name} ({kind if 'NotFound' in kind else _reason(err)[:160]})")
             continue
         return Located(Path(path), f"hf-hub {repo}{f'@{revision}' if revision else ''}",
-                       file_sha256(path), "none (the hub checks its own downloads)")
+                       file_sha256(path), "no digest known (the hub checks its own downloads)")
     from huggingface_hub import constants
 
     raise WeightsNotFoundError(
