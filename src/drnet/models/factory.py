@@ -14,11 +14,10 @@ from drnet.models.features import FeatureListNet
 from drnet.models.pretrained import PretrainedWeights, resolve_pretrained
 from drnet.models.registry import get_entry
 from drnet.models.weights import (
-    checkpoint_path,
-    load_state,
+    load_located,
+    locate_checkpoint,
     read_checkpoint_file,
     strip_wrapper_prefixes,
-    weights_preprocessing,
 )
 
 
@@ -49,8 +48,8 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike | None = Non
     if isinstance(weights, PretrainedWeights):
         kwargs = {"num_classes": weights.num_classes, **weights.overrides, **kwargs}
     if weights is not None:
-        path, source_name = checkpoint_path(weights)
-        contents = read_checkpoint_file(path)
+        located = locate_checkpoint(weights)
+        contents = read_checkpoint_file(located.path)
         implied = implied_arguments(entry.family, contents.state)
         if implied.get("upsample", "transposed") != kwargs.get("upsample", "transposed"):
             drop = ("up",)  # bilinear asked for explicitly: the file's transposed conv is unused
@@ -58,8 +57,8 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike | None = Non
     _check_arguments(name, entry.builder, kwargs)
     model = entry.builder(**kwargs)
     if contents is not None:
-        load_state(model, contents.state, source_name, drop=drop)
-        model.preprocessing = weights_preprocessing(weights, path, contents)
+        report = load_located(model, weights, located, contents, drop=drop)
+        model.preprocessing = report.preprocessing
     elif not hasattr(model, "preprocessing"):
         model.preprocessing = None
     model.create_args = (name, dict(kwargs))  # what with_output_stride rebuilds from

@@ -2,8 +2,9 @@
 
 ResNet records come from torchvision's own weight enums (URL, ImageNet metrics, parameter
 count), so they stay in step with torchvision. DRN records point at the official fyu/drn files.
-File names carry the first hex digits of the file's SHA-256, which ``torch.hub`` verifies on
-download; the official Cityscapes files carry none, so they are checked by strict loading only.
+File names carry the first hex digits of the file's SHA-256, checked on every use; the official
+Cityscapes files carry none, so the digest of the first file that loads strictly is recorded and
+checked from then on (see :mod:`drnet.models.sources`).
 Each record also says how its inputs must be preprocessed (:attr:`PretrainedWeights.preprocessing`).
 """
 
@@ -32,6 +33,8 @@ from drnet.models.preprocessing import (
 # The 1000 ImageNet classes in the order of every ImageNet-1k checkpoint (sorted WordNet ids).
 IMAGENET_CLASSES: tuple[str, ...] = tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 _DRN_ROOT = "http://dl.yf.io/drn/"
+# The older official host, same file names: the second place tried (fyu/drn history).
+_DRN_MIRROR = "https://tigress-web.princeton.edu/~fy/drn/models/"
 _HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
 
@@ -48,6 +51,8 @@ class PretrainedWeights:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     overrides: Mapping[str, Any] = field(default_factory=dict)  # builder arguments it needs
+    mirrors: tuple[str, ...] = ()  # tried after ``url``, in order (same file name or not)
+    sha256: str | None = None  # the full digest, where one is published
     class_names: tuple[str, ...] | None = None
     palette: tuple[tuple[int, int, int], ...] | None = None
 
@@ -58,8 +63,16 @@ class PretrainedWeights:
                              f"{self.model} {self.tag} weights ({self.source})")
 
     @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.url, *self.mirrors)
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
     def sha256_prefix(self) -> str | None:
-        match = _HASH.search(self.url.rsplit("/", 1)[-1])
+        match = _HASH.search(self.file_name)
         return match[1] if match else None
 
 
@@ -95,6 +108,7 @@ def _drn_records() -> list[PretrainedWeights]:
     records = [
         PretrainedWeights(name, "imagenet1k", f"{_DRN_ROOT}{name}-{digest}.pth", 1000,
                           "fyu/drn (official)", {"imagenet_top1": round(100 - err, 1)},
+                          mirrors=(f"{_DRN_MIRROR}{name}-{digest}.pth",),
                           class_names=IMAGENET_CLASSES)
         for name, (digest, err) in _DRN_IMAGENET.items()
     ]
@@ -103,7 +117,9 @@ def _drn_records() -> list[PretrainedWeights]:
                           f"{_DRN_ROOT}{name}_cityscapes.pth", 19, "fyu/drn (official)",
                           {"cityscapes_val_miou": miou}, CITYSCAPES_MEAN, CITYSCAPES_STD,
                           MappingProxyType({"upsample": "transposed"}),
-                          tuple(CITYSCAPES_CLASSES), tuple(CITYSCAPES_PALETTE))
+                          mirrors=(f"{_DRN_MIRROR}{name}_cityscapes.pth",),
+                          class_names=tuple(CITYSCAPES_CLASSES),
+                          palette=tuple(CITYSCAPES_PALETTE))
         for name, miou in _DRN_CITYSCAPES.items()
     ]
     return records
@@ -124,7 +140,8 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
                        ) -> PretrainedWeights | str | None:
     """Map ``pretrained`` to a known record, a URL, a local path, or ``None``.
 
-    ``True`` picks the model's default tag; a string is a tag, an ``http(s)://`` URL or a path.
+    ``True`` picks the model's default tag; a string is a tag, an ``http(s)://`` URL, an
+    ``hf-hub:owner/repo[@revision][/file]`` source or a path.
     """
     if pretrained is None or pretrained is False:
         return None
@@ -139,14 +156,14 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
     text = os.fspath(pretrained)
     if text in tags:
         return next(w for w in known if w.tag == text)
-    if text.startswith(("http://", "https://")) or Path(text).is_file():
+    if text.startswith(("http://", "https://", "hf-hub:")) or Path(text).is_file():
         return text
     raise ValueError(
-        f"pretrained for {model} must be True, one of the tags {tags}, a URL or an existing "
-        f"checkpoint file; got {text!r}"
+        f"pretrained for {model} must be True, one of the tags {tags}, a URL, an hf-hub:owner/repo "
+        f"source or an existing checkpoint file; got {text!r}"
     )
 
 
 def record_for_file(file_name: str) -> PretrainedWeights | None:
     """The known record published under ``file_name`` (e.g. ``drn_d_22_cityscapes.pth``)."""
-    return next((w for w in PRETRAINED if w.url.rsplit("/", 1)[-1] == file_name), None)
+    return next((w for w in PRETRAINED if w.file_name == Path(file_name).name), None)

@@ -38,6 +38,7 @@ class LoadReport:
     dropped: list[str] = field(default_factory=list)  # classifier of another size, unused keys
     adapted: list[str] = field(default_factory=list)  # e.g. first conv for another in_chans
     preprocessing: Preprocessing | None = None  # what the weights expect, where known
+    origin: str = ""  # where the file was found: local weights folder, cache, a mirror, hf-hub
 
 
 @dataclass
@@ -47,17 +48,6 @@ class Checkpoint:
 
     state: dict[str, Tensor]
     preprocessing: Preprocessing | None = None
-
-
-def download(url: str, sha256_prefix: str | None = None, progress: bool = True) -> Path:
-    """Fetch ``url`` into torch.hub's cache (once), verifying the SHA-256 prefix if given."""
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / url.rsplit("/", 1)[-1]
-    if not target.exists():
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256_prefix,
-                                       progress=progress)
-    return target
 
 
 PREPROCESSING_KEY = "preprocessing"  # top-level checkpoint key / safetensors metadata key
@@ -177,7 +167,8 @@ def _adapt_first_conv(weight: Tensor, in_chans: int) -> Tensor:
 
 def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeights,
                     *, strict: bool = True, progress: bool = True,
-                    drop: tuple[str, ...] = ()) -> LoadReport:
+                    drop: tuple[str, ...] = (),
+                    weights_dir: str | os.PathLike | None = None) -> LoadReport:
     """Load ``source`` (a file, a URL or a known record) into ``model``.
 
     A classifier whose size differs from the model's (``num_classes``) is dropped with a warning
@@ -186,23 +177,41 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
     mis-shaped keys (with ``strict=False``, missing keys are allowed and reported instead).
     Nothing that changes the function computed is dropped silently: ``drop`` names checkpoint
     keys (prefixes, in the model's naming) to leave out on purpose, e.g. ``("up",)`` to upsample
-    an official DRNSeg checkpoint bilinearly.
+    an official DRNSeg checkpoint bilinearly. Records, URLs and ``hf-hub:`` sources are found,
+    fetched and hash-checked as :mod:`drnet.models.sources` says (``weights_dir`` overrides
+    ``$DRNET_WEIGHTS_DIR``).
     """
-    path, name = checkpoint_path(source, progress)
-    contents = read_checkpoint_file(path)
+    located = locate_checkpoint(source, progress=progress, weights_dir=weights_dir)
+    return load_located(model, source, located, read_checkpoint_file(located.path),
+                        strict=strict, drop=drop, weights_dir=weights_dir)
+
+
+def locate_checkpoint(source: str | os.PathLike | PretrainedWeights, *, progress: bool = True,
+                      weights_dir: str | os.PathLike | None = None) -> Any:
+    """The local file for ``source`` (:func:`drnet.models.sources.locate`)."""
+    from drnet.models import sources  # imports this module
+
+    return sources.locate(source, weights_dir=weights_dir, progress=progress)
+
+
+def load_located(model: nn.Module, source: str | os.PathLike | PretrainedWeights, located: Any,
+                 contents: Checkpoint, *, strict: bool = True, drop: tuple[str, ...] = (),
+                 weights_dir: str | os.PathLike | None = None) -> LoadReport:
+    """Load the already-read ``contents`` of ``located`` into ``model``; for a known record
+    without a published hash, a strict load of every tensor records the file's digest."""
+    from drnet.models import sources
+
+    name = str(source.url if isinstance(source, PretrainedWeights) else source)
     report = load_state(model, contents.state, name, strict=strict, drop=drop)
-    report.preprocessing = weights_preprocessing(source, path, contents)
+    report.origin = located.origin
+    report.preprocessing = weights_preprocessing(source, located.path, contents)
+    classifier = tuple(getattr(model, "classifier_names", ()))
+    everything = all(k in report.loaded for k in model.state_dict()
+                     if not k.endswith(".num_batches_tracked"))
+    if (isinstance(source, PretrainedWeights) and strict and not report.adapted and everything
+            and not any(_under(k, classifier) for k in report.dropped)):
+        sources.remember_verified(source, located, weights_dir)  # its architecture, every tensor
     return report
-
-
-def checkpoint_path(source: str | os.PathLike | PretrainedWeights,
-                    progress: bool = True) -> tuple[Path, str]:
-    """The local file for ``source`` (downloaded if needed) and a name for messages."""
-    if isinstance(source, PretrainedWeights):
-        return download(source.url, source.sha256_prefix, progress), source.url
-    if str(source).startswith(("http://", "https://")):
-        return download(str(source), None, progress), str(source)
-    return Path(source), str(source)
 
 
 def weights_preprocessing(source: str | os.PathLike | PretrainedWeights, path: Path,
@@ -263,7 +272,10 @@ def load_state(model: nn.Module, state: dict[str, Tensor], name: str, *, strict:
             state[weight_key] = _adapt_first_conv(got, want.shape[1])
             report.adapted.append(weight_key)
 
-    missing = sorted(set(expected) - set(state) - set(model_head))
+    # BatchNorm's step counter appeared in PyTorch 0.4.1: older files (the 2017 official DRN
+    # ones) lack it, and it only matters for momentum=None; the model keeps its own.
+    missing = sorted(k for k in set(expected) - set(state) - set(model_head)
+                     if not k.endswith(".num_batches_tracked"))
     unexpected = sorted(set(state) - set(expected))
     misshaped = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model "
                        f"{tuple(expected[k].shape)}"
