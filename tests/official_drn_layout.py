@@ -156,3 +156,24 @@ def official_drnseg_d_22_forward(w: dict, x: torch.Tensor) -> torch.Tensor:
         y = F.conv2d(y, w["seg.weight"], w["seg.bias"])
         y = F.conv_transpose2d(y, w["up.weight"], stride=8, padding=4, groups=y.shape[1])
         return y.log_softmax(dim=1)
+
+
+def trained_like(state: dict, seed: int = 5) -> dict:
+    """``state`` with the scales of a trained network (He-initialised convs, BatchNorm near
+    identity), so activations keep their size through the depth: a picture gets many classes
+    and the top two logits differ by far more than float rounding."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, value in state.items():
+        if key == "up.weight" or key.endswith("num_batches_tracked"):
+            out[key] = value
+        elif value.ndim == 4:
+            fan_in = value.shape[1] * value.shape[2] * value.shape[3]
+            out[key] = torch.randn(value.shape, generator=gen) * (2.0 / fan_in) ** 0.5
+        elif key.endswith("running_var"):
+            out[key] = torch.rand(value.shape, generator=gen) + 0.5
+        elif key.endswith("running_mean") or not key.endswith(".weight"):
+            out[key] = torch.randn(value.shape, generator=gen) * 0.1
+        else:
+            out[key] = 1 + 0.1 * torch.randn(value.shape, generator=gen)
+    return out
