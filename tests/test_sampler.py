@@ -141,3 +141,14 @@ def test_a_mid_epoch_position_needs_the_batch_size_that_saved_it() -> None:
     at_epoch_start = loader(4)
     at_epoch_start.load_state_dict({"epoch": 3, "consumed": 0, "world_size": 2, "batch_size": 2})
     assert [i for b in at_epoch_start for i in b.tolist()] == _shard(29, 0, 3, 2, 0)
+
+
+def test_a_position_saved_by_the_single_process_sampler_before_ddp_still_resumes() -> None:
+    def resumed(state: dict[str, int]) -> list[int]:
+        loader = ResumableLoader(list(range(29)), sampler=EpochSampler(29), batch_size=4,
+                                 progress=lambda: (0, 0))
+        loader.load_state_dict(state)
+        return [i for batch in loader for i in batch.tolist()]
+    assert resumed({"epoch": 2, "batches": 3}) == _permutation(29, 0, 2)[12:]
+    # the old epoch-end form: the batches of the finished epoch, with the next epoch's number
+    assert resumed({"epoch": 2, "batches": 8}) == _permutation(29, 0, 2)

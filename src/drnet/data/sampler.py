@@ -114,6 +114,10 @@ class ResumableLoader(DataLoader):
         interrupted run, would end the epoch too early or too late."""
         if not state:
             return
+        if "consumed" not in state:  # drnet before DDP resume: batches of a single process
+            done = int(state.get("batches", 0)) * (self.batch_size or 1)
+            state = {"epoch": int(state["epoch"]), "world_size": 1,
+                     "consumed": done if done < self.epoch_sampler.size else 0}
         saved = int(state.get("batch_size", self.batch_size or 1))
         if state["consumed"] and saved != self.batch_size:
             raise ValueError(
