@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from drnet.data.bad_samples import SkipsBadSamples, collate_dicts
 from drnet.data.predict import PredictImages
 from drnet.data.preprocessing import StatisticsSource, reconcile
-from drnet.data.sampler import EpochSampler
+from drnet.data.sampler import EpochSampler, ResumableLoader
 from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from drnet.models.preprocessing import Preprocessing
 
@@ -59,7 +59,8 @@ class DataModuleBase(L.LightningDataModule):
             raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {self.mean}, "
                              f"{self.std}")
         self.datasets: dict[str, Dataset] = {}
-        self._resume = (0, 0)  # (epoch, batches done) from a checkpoint
+        self._resume: dict[str, int] = {}  # a checkpoint's position, until used
+        self._train_loader: ResumableLoader | None = None
         # every __init__ argument of the subclass chain, for checkpoints and loggers
         self.save_hyperparameters()
         if self.hparams.get("class_names", ...) is None:
@@ -113,39 +114,58 @@ class DataModuleBase(L.LightningDataModule):
         return sum(d.bad_samples for d in self.datasets.values()
                    if isinstance(d, SkipsBadSamples))
 
-    def _loader(self, role: str, batch_size: int, sampler: Sampler[int] | None = None
-                ) -> DataLoader:
+    def _loader(self, role: str, batch_size: int, sampler: Sampler[int] | None = None,
+                loader_type: type[DataLoader] = DataLoader, **extra: Any) -> DataLoader:
         if role not in self.datasets:
             self.setup({"train": "fit", "val": "validate"}.get(role, role))
-        return DataLoader(self.datasets[role], batch_size=batch_size, sampler=sampler,
-                          num_workers=self.num_workers, collate_fn=self.collate_fn,
-                          generator=torch.Generator().manual_seed(self.seed),
-                          persistent_workers=self.num_workers > 0)
+        return loader_type(self.datasets[role], batch_size=batch_size, sampler=sampler,
+                           num_workers=self.num_workers, collate_fn=self.collate_fn,
+                           generator=torch.Generator().manual_seed(self.seed),
+                           persistent_workers=self.num_workers > 0, **extra)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
+        """This process's share of the (seed, epoch) order, from the checkpoint's position on
+        when resuming. Each rank shards the data itself (:class:`EpochSampler`), so Lightning
+        does not wrap the sampler; an epoch is padded to a multiple of the number of processes
+        (a few samples are seen twice), as with ``DistributedSampler``."""
         if "train" not in self.datasets:
             self.setup("fit")
-        sampler = EpochSampler(len(self.datasets["train"]), self.seed)  # type: ignore[arg-type]
-        epoch, batches = self._resume
-        sampler.set_epoch(epoch)
-        if batches * self.batch_size < len(sampler):  # a mid-epoch checkpoint: skip what ran
-            sampler.start = batches * self.batch_size
-        self._resume = (0, 0)
-        return self._loader("train", self.batch_size, sampler)
+        shard = self.trainer.distributed_sampler_kwargs if self.trainer is not None else None
+        sampler = EpochSampler(len(self.datasets["train"]),  # type: ignore[arg-type]
+                               seed=self.seed, **(shard or {}))
+        loader = self._loader("train", self.batch_size, sampler, ResumableLoader,
+                              progress=self._progress)
+        assert isinstance(loader, ResumableLoader)
+        loader.load_state_dict(self._resume)
+        self._resume, self._train_loader = {}, loader
+        return loader
+
+    def _progress(self) -> tuple[int, int]:
+        """(epoch, batches of it trained on by each rank) from Lightning's counters; an epoch
+        whose batches are all done counts as the start of the next."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        epochs = trainer.fit_loop.epoch_progress.current
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if epochs.started > epochs.processed and batches < trainer.num_training_batches:
+            return epochs.processed, batches  # inside epoch `processed`
+        return epochs.started, 0  # between epochs (the hooks of an epoch's end run here)
 
     def state_dict(self) -> dict[str, int]:
         """Where training stands, saved in every checkpoint: the epoch (as Lightning numbers it
-        for ``set_epoch``) and the batches of it already trained on."""
-        trainer = self.trainer
-        if trainer is None:
-            return {}
-        return {"epoch": trainer.fit_loop.epoch_progress.current.processed,
-                "batches": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+        for ``set_epoch``), the samples of it consumed by all processes together, their number
+        and the batch size. The loader saves the same (Lightning's loader protocol), but
+        Lightning restores a loader's state only when it builds the loader after restoring its
+        loops, which it does not when ``configure_optimizers`` asks for
+        ``estimated_stepping_batches`` with a finite ``max_epochs`` (drnet's tasks do); this
+        copy is restored before any loader is built (restoring both is harmless)."""
+        return self._train_loader.state_dict() if self._train_loader is not None else {}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         """Restored before the training loader is built (and before Lightning restores its own
         loops), so the resumed run continues the interrupted epoch where it stopped."""
-        self._resume = (int(state_dict.get("epoch", 0)), int(state_dict.get("batches", 0)))
+        self._resume = dict(state_dict)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.val_batch_size)

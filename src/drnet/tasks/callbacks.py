@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class PlainProgress(Callback):
@@ -73,14 +74,29 @@ class BestCheckpoint(ModelCheckpoint):
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """``last.ckpt`` every ``every_n_train_steps`` optimiser steps and at every epoch end, so a
-    killed run resumes (``--ckpt_path last``) from at most that many steps back."""
+    """``last.ckpt`` every ``every_n_train_steps`` optimiser steps, at every epoch end and when
+    training ends, so a killed run resumes (``--ckpt_path last``) from at most that many steps
+    back and a finished one keeps its final state. ModelCheckpoint alone saves ``last`` at an
+    epoch end only when that step was a multiple of the interval, and at the end only when it
+    never saved: a run stopping at a step between two saves (``max_steps``, a time limit, a
+    requested stop) lost its end."""
 
     def __init__(self, dirpath: str | None = None, every_n_train_steps: int = 100) -> None:
         if every_n_train_steps < 1:
             raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
         super().__init__(dirpath=dirpath, save_top_k=0, save_last=True,
                          every_n_train_steps=every_n_train_steps, save_on_train_epoch_end=True)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save_last(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save_last(trainer)  # the loops' counters now say the run is complete
+
+    def _save_last(self, trainer: L.Trainer) -> None:
+        if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 def interactive() -> bool:
