@@ -161,3 +161,33 @@ def test_networks_whose_strides_are_other_functions_are_refused() -> None:
     with pytest.raises(ValueError, match="per-stage dilations"):
         drnet.with_output_stride(
             drnet.create_model("resnet18", output_stride=16, dilations=(1, 1, 1, 3)), 8)
+
+
+def test_a_fit_checkpoint_carries_its_normalisation_to_predict_and_export(
+        trained, folder_root: Path, tmp_path: Path, capsys) -> None:
+    """The synthetic set normalises with its own statistics; predicting on a folder data set
+    (no statistics of its own) with that checkpoint uses them, and so does its export."""
+    from drnet.data.synthetic import MEAN, STD
+
+    _root, ckpt = trained
+    image = tmp_path / "x.png"
+    Image.fromarray(np.full((40, 40, 3), 120, np.uint8)).save(image)
+    assert main(["predict", "--model", "drnet.tasks.SegmentationTask",
+                 "--data", "drnet.data.FolderSegmentationDataModule",
+                 "--data.root", str(folder_root), "--data.num_classes", "5",
+                 "--data.predict_path", str(image), "--ckpt_path", str(ckpt),
+                 "--writer.output_dir", str(tmp_path / "out"),
+                 "--trainer.default_root_dir", str(tmp_path / "run")]) == 0
+    assert "the training data of this checkpoint (SyntheticContextDataModule)" in \
+        capsys.readouterr().out
+    newest = max((tmp_path / "run").rglob("config.yaml"), key=lambda p: p.stat().st_mtime_ns)
+    data = yaml.safe_load(newest.read_text())["data"]["init_args"]
+    assert data["mean"] == list(MEAN)
+    assert data["std"] == list(STD)
+
+    import onnx
+
+    assert main(["export", str(ckpt), "--format", "onnx", "--input", "32x32",
+                 "--output", str(tmp_path / "m.onnx")]) == 0
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert yaml.safe_load(props["drnet.mean"]) == list(MEAN)
