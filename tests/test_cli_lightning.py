@@ -13,6 +13,7 @@ from PIL import Image
 
 from drnet.cli import main
 from drnet.configs import CONFIG_DIR, list_configs
+from tests.fixtures import runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
@@ -65,7 +66,7 @@ def test_fast_dev_run(name: str, tmp_path: Path, request: pytest.FixtureRequest,
 
 
 def _metrics(root: Path) -> list[dict[str, str]]:
-    files = sorted(root.glob("csv/version_*/metrics.csv"))
+    files = sorted(root.rglob("metrics.csv"), key=lambda p: p.stat().st_mtime_ns)
     assert files, f"no CSV log under {root}"
     with files[-1].open() as handle:
         return list(csv.DictReader(handle))
@@ -77,7 +78,7 @@ def test_fit_checkpoint_validate_resume_and_predict(tmp_path: Path) -> None:
              "--data.init_args.image_size", "64", "--data.init_args.batch_size", "4",
              "--trainer.val_check_interval", "null", "--trainer.default_root_dir", str(run)]
     assert main(["fit", *small, "--trainer.max_steps", "4", "--trainer.max_epochs", "1"]) == 0
-    best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
+    best, last = runs.checkpoint(run, "best"), runs.checkpoint(run, "last")
     assert best.is_file()
     assert last.is_file()
     fitted = [r for r in _metrics(run) if r.get("val/mIoU")]

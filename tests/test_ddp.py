@@ -3,7 +3,6 @@ mIoU of evaluating its checkpoint in one process (metrics are summed across proc
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -12,15 +11,13 @@ from pathlib import Path
 import pytest
 
 from drnet.cli import main
+from tests.fixtures import runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
 
 def _last_miou(root: Path) -> float:
-    rows = []
-    for path in sorted(root.glob("csv/version_*/metrics.csv")):
-        with path.open() as handle:
-            rows += [r for r in csv.DictReader(handle) if r.get("val/mIoU")]
+    rows = runs.metric_rows(root, "val/mIoU")
     assert rows, f"no validation logged under {root}"
     return float(rows[-1]["val/mIoU"])
 
@@ -43,5 +40,5 @@ def test_two_process_ddp_fit_matches_single_process_validation(tmp_path: Path) -
 
     single = tmp_path / "single"
     assert main(["validate", *data[:-1], str(single), "--ckpt_path",
-                 str(run / "checkpoints" / "last.ckpt")]) == 0
+                 str(runs.checkpoint(run))]) == 0
     assert _last_miou(single) == pytest.approx(reported, abs=1e-6)

@@ -7,7 +7,6 @@ multiple of the checkpoint interval; a mid-epoch checkpoint refuses another worl
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import signal
@@ -19,6 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures import runs
+
 # 29 samples over 2 ranks: 15 per rank (one sample repeated as padding), 8 batches of 2 per
 # epoch, the last one of a single sample.
 NUM_TRAIN, BATCH, WORLD = 29, 2, 2
@@ -28,7 +29,7 @@ EPOCHS = 2
 
 def _last_checkpoint(root: Path) -> Path:
     """Where ``drnet fit`` writes ``last.ckpt`` for ``--trainer.default_root_dir root``."""
-    return root / "checkpoints" / "last.ckpt"
+    return root / "version_0" / "checkpoints" / "last.ckpt"  # the only fit run under root
 
 
 def _command(root: Path, *extra: str, processes: int = WORLD) -> list[str]:
@@ -76,10 +77,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _last_miou(root: Path) -> float:
-    rows = []
-    for path in sorted(root.glob("csv/version_*/metrics.csv")):
-        with path.open() as handle:
-            rows += [r for r in csv.DictReader(handle) if r.get("val/mIoU")]
+    rows = runs.metric_rows(root, "val/mIoU")
     assert rows, f"no validation logged under {root}"
     return float(rows[-1]["val/mIoU"])
 

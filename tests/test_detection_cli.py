@@ -12,6 +12,7 @@ from PIL import Image
 
 from drnet.cli import main
 from drnet.configs import CONFIG_DIR
+from tests.fixtures import runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
@@ -25,13 +26,11 @@ def test_fit_validate_predict(tmp_path: Path) -> None:
              "--model.init_args.max_size", "96", "--trainer.val_check_interval", "null",
              "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(run)]
     assert main(["fit", *small, "--trainer.max_steps", "1"]) == 0  # one epoch, then val
-    last = run / "checkpoints" / "last.ckpt"
+    last = runs.checkpoint(run)
     assert last.is_file()
-    with sorted(run.glob("csv/version_*/metrics.csv"))[-1].open() as handle:
-        fitted = [r for r in csv.DictReader(handle) if r.get("val/map")]
+    fitted = runs.metric_rows(run, "val/map")
     assert main(["validate", *small, "--ckpt_path", str(last)]) == 0
-    with sorted(run.glob("csv/version_*/metrics.csv"))[-1].open() as handle:
-        validated = [r for r in csv.DictReader(handle) if r.get("val/map")]
+    validated = runs.metric_rows(run, "val/map")
     assert float(validated[-1]["val/map"]) == pytest.approx(float(fitted[-1]["val/map"]))
 
     images = tmp_path / "images"

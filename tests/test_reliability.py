@@ -24,6 +24,7 @@ from drnet.data.images import read_image
 from drnet.metrics import SegmentationMetrics
 from drnet.models import CheckpointError
 from drnet.tasks.checkpoint_io import AtomicCheckpointIO, atomic_save
+from tests.fixtures import runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
@@ -221,7 +222,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert code == 2
     match = re.search(r"training loss is (nan|inf|-inf) at global step (\d+)", err)
     assert match, err
-    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    state = torch.load(runs.checkpoint(tmp_path), weights_only=True)
     assert state["global_step"] == int(match[2])  # the last finished step, nothing after it
 
 

@@ -3,7 +3,6 @@ mode, ends exactly where the uninterrupted run ends (same weights, same validati
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from tests.fixtures import runs
 
 STEPS_PER_EPOCH = 24
 
@@ -31,11 +32,8 @@ def _env() -> dict[str, str]:
 
 
 def _final(root: Path) -> tuple[float, dict[str, torch.Tensor], int]:
-    rows = []
-    for path in sorted(root.glob("csv/version_*/metrics.csv")):
-        with path.open() as handle:
-            rows += [r for r in csv.DictReader(handle) if r.get("val/mIoU")]
-    state = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
+    rows = runs.metric_rows(root, "val/mIoU")
+    state = torch.load(runs.checkpoint(root), weights_only=True)
     return float(rows[-1]["val/mIoU"]), state["state_dict"], state["global_step"]
 
 
@@ -55,7 +53,7 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path: P
     killed = tmp_path / "killed"
     process = subprocess.Popen(_command(killed), env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    last = killed / "checkpoints" / "last.ckpt"
+    last = killed / "version_0" / "checkpoints" / "last.ckpt"  # the first run under the root
     try:
         deadline = time.monotonic() + 300
         while _global_step(last) < 3:

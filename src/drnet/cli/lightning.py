@@ -20,8 +20,17 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from drnet.cli.checkpoint_args import check_flags_apply, flag_name, merge_checkpoint_hparams
+from drnet.cli.run_folder import (
+    RunConfig,
+    RunLock,
+    check_writable,
+    new_run_folder,
+    resolve_named_checkpoint,
+    run_folder_of,
+)
 from drnet.configs import DEFAULT_CONFIG
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkpoint_object
@@ -77,8 +86,13 @@ class DrnetCLI(LightningCLI):
         task = self._model_class_of(self.config[subcommand])
         check_flags_apply(self._args, task, subcommand)
         ckpt_path = self.config[subcommand].get("ckpt_path")
+        if ckpt_path in ("last", "best"):
+            root = Path(self.config[subcommand].get("trainer.default_root_dir") or DEFAULT_ROOT)
+            ckpt_path = str(resolve_named_checkpoint(root, ckpt_path))
+            self.config[subcommand]["ckpt_path"] = ckpt_path
+            print(f"drnet {subcommand}: --ckpt_path is {ckpt_path}", flush=True)
         if not ckpt_path or not Path(ckpt_path).is_file():
-            return  # "last"/"best"/None: resolved by the trainer
+            return
         checkpoint = read_checkpoint_object(ckpt_path)  # weights_only; errors name the file
         if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
             raise CheckpointError(
@@ -155,24 +169,91 @@ class DrnetCLI(LightningCLI):
     def before_predict(self) -> None:
         self._before_run()
 
+    def _after_run(self) -> None:
+        """Say where the outputs went (first process only)."""
+        trainer = self.trainer
+        if not trainer.is_global_zero:
+            return
+        folder, subcommand = self.run_folder, self.subcommand
+        lines = [f"drnet {subcommand}: outputs in {folder}"]
+        if subcommand == "fit":
+            for callback in trainer.checkpoint_callbacks:
+                path = callback.best_model_path or callback.last_model_path
+                if isinstance(callback, BestCheckpoint | LastCheckpoint) and path:
+                    lines.append(f"  checkpoint {path}")
+        for callback in trainer.callbacks:
+            if subcommand == "predict" and isinstance(callback, PredictionWriter):
+                lines.append(f"  predictions in {callback.output_dir}")
+        logs = trainer.loggers[0].log_dir if trainer.loggers else None  # no collective call
+        if logs:
+            lines.append(f"  logs in {logs}")
+        print("\n".join(lines), flush=True)
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+
+    def after_fit(self) -> None:
+        self._after_run()
+
+    def after_validate(self) -> None:
+        self._after_run()
+
+    def after_test(self) -> None:
+        self._after_run()
+
+    def after_predict(self) -> None:
+        self._after_run()
+
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._get(self.config_init, "trainer", default={})
-        root = Path(config.get("default_root_dir") or DEFAULT_ROOT)
-        # A fixed folder (not the logger's version folder), so --ckpt_path last finds last.ckpt.
-        folder = str(root / "checkpoints")
+        folder = self.run_folder = self._choose_run_folder(config)
         every = self._get(self.config_init, "checkpoint_every_n_steps", default=100)
-        extra: list[L.Callback] = [BestCheckpoint(folder), LastCheckpoint(folder, every),
+        checkpoints = str(folder / "checkpoints")
+        extra: list[L.Callback] = [BestCheckpoint(checkpoints), LastCheckpoint(checkpoints, every),
                                    BadSampleReport()]
         if not interactive():
             extra.append(PlainProgress())
         if config.get("logger") in (None, True):  # the default: CSV and TensorBoard logs
-            kwargs["logger"] = [CSVLogger(root, name="csv"),
-                                TensorBoardLogger(root, name="tensorboard")]
+            kwargs["logger"] = [CSVLogger(folder, name="logs"),
+                                TensorBoardLogger(folder, name="tensorboard")]
             extra.append(LearningRateMonitor(logging_interval="step"))
         kwargs["callbacks"] = [*(config.get("callbacks") or []), *extra]
+        kwargs["default_root_dir"] = str(folder)
         # Atomic checkpoint writes, weights_only reads (unless the config chose other plugins).
         kwargs.setdefault("plugins", config.get("plugins") or [AtomicCheckpointIO()])
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        for callback in trainer.callbacks:
+            if isinstance(callback, RunConfig):
+                callback.folder = folder
+            if isinstance(callback, PredictionWriter) and not self._given("writer.output_dir"):
+                callback.output_dir = folder / "predictions"
+        return trainer
+
+    def _choose_run_folder(self, config: Any) -> Path:
+        """See :mod:`drnet.cli.run_folder`; only the first process creates or locks."""
+        root = Path(config.get("default_root_dir") or DEFAULT_ROOT)
+        subcommand = self.subcommand
+        ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
+        first = rank_zero_only.rank == 0
+        if subcommand == "fit" and ckpt and (resumed := run_folder_of(Path(ckpt), root)):
+            folder = resumed
+        elif not first:
+            return root / "version_of_the_first_process"  # Lightning broadcasts the real one
+        else:
+            parent = root if subcommand == "fit" else root / str(subcommand)
+            check_writable(parent)
+            folder = new_run_folder(parent)
+        if first:
+            check_writable(folder)
+            if subcommand == "fit":
+                self._lock = RunLock(folder)
+            print(f"drnet {subcommand}: run folder {folder}", flush=True)
+        return folder
+
+    def _given(self, key: str) -> bool:
+        """Whether ``key`` (e.g. ``writer.output_dir``) was set on the command line or in a
+        config file, rather than left at its default."""
+        given = self.parser.parse_args(self._args, defaults=False).get(self.subcommand)
+        return given is not None and given.get(key) is not None
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -198,7 +279,8 @@ def run_lightning(argv: Sequence[str]) -> int:
     argv = with_default_config(argv)
     DrnetCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
              subclass_mode_data=True, args=list(argv), trainer_defaults=trainer_defaults(),
-             save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+             save_config_callback=RunConfig, save_config_kwargs={"overwrite": True},
+             auto_configure_optimizers=False,
              parser_kwargs={"prog": "drnet", "default_env": False})
     return 0
 
