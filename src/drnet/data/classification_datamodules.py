@@ -38,12 +38,13 @@ class ClassificationDataModule(DataModuleBase):
     def __init__(self, *, batch_size: int = 64, val_batch_size: int | None = None,
                  num_workers: int = 0, mean: Stats | None = None, std: Stats | None = None,
                  seed: int = 0, predict_path: str | None = None,
-                 skip_bad_samples: bool = False) -> None:
+                 skip_bad_samples: bool = False, max_bad_fraction: float = 0.05) -> None:
         if val_batch_size is None:
             val_batch_size = batch_size
         super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
                          num_workers=num_workers, mean=mean, std=std, seed=seed,
-                         predict_path=predict_path, skip_bad_samples=skip_bad_samples)
+                         predict_path=predict_path, skip_bad_samples=skip_bad_samples,
+                         max_bad_fraction=max_bad_fraction)
 
 
 class ImageFolderDataModule(ClassificationDataModule):
