@@ -58,9 +58,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def original_error(err: BaseException) -> BaseException:
+    """The error drnet (or torch) raised, out of the wrappers jsonargparse puts around errors
+    raised while it builds the task and data ("Does not validate against any of the Union
+    subtypes" and a dump of the namespace)."""
+    while err.__cause__ is not None and _raised_in_jsonargparse(err):
+        err = err.__cause__
+    return err
+
+
+def _raised_in_jsonargparse(err: BaseException) -> bool:
+    frame = err.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and "jsonargparse" in frame.tb_frame.f_code.co_filename
+
+
 def one_line(err: BaseException) -> str:
     """The error's own message; for an error re-raised from a DataLoader worker, the original
     message (its last line) rather than the worker's traceback."""
+    err = original_error(err)
     text = str(err).strip()
     if "Original Traceback" in text:
         last = text.splitlines()[-1]

@@ -6,9 +6,9 @@ silently ignore ``--model.val_scales``, ``--model.val_mode slide``, ``--model.pr
 Here each task argument falls in one of the groups a task declares (``architecture_args``,
 ``weights_args``, ``training_args``, ``predict_args``, ``evaluate_args``; the rest apply to every
 sub-command) and is resolved as: given on the command line or in a config file > the
-checkpoint's value > the default. An architecture argument given with another value than the
-checkpoint's is an error, as is a weights argument (the weights come from the checkpoint) and a
-command-line flag that the sub-command never uses.
+checkpoint's value > the default. An architecture or weights flag on the command line with
+another value than the checkpoint's is an error (the checkpoint's are used: a config file's
+other value is reported and not used), as is a command-line flag the sub-command never uses.
 """
 
 from __future__ import annotations
@@ -23,28 +23,38 @@ _STAGES = {"fit": ("training", "evaluate"), "validate": ("evaluate",), "test": (
 
 
 def merge_checkpoint_hparams(hparams: Mapping[str, Any], explicit: Mapping[str, Any],
-                             task: type, ckpt_path: str) -> dict[str, Any]:
-    """The task arguments to instantiate with: the checkpoint's ``hparams`` where nothing was
-    given explicitly (``explicit``: from the command line and config files), weights left to
-    the checkpoint. Raises :class:`CheckpointError` on an architecture or weights conflict."""
+                             task: type, ckpt_path: str, subcommand: str,
+                             flags: Sequence[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """The task arguments to instantiate with, and notes to show: the checkpoint's ``hparams``
+    where nothing was given explicitly (``explicit``: from the command line and config files),
+    weights left to the checkpoint; its training recipe only when resuming ``fit``. Raises
+    :class:`CheckpointError` when a command-line flag (``flags``: the argument names given as
+    ``--model.X``) asks for another architecture or other weights."""
     architecture = set(getattr(task, "architecture_args", ()))
     weights = set(getattr(task, "weights_args", ()))
-    merged = dict(hparams)
+    unused = set() if subcommand == "fit" else set(getattr(task, "training_args", ()))
+    merged = {k: v for k, v in hparams.items() if k not in unused}
+    notes = []
     for key, value in explicit.items():
         if key in architecture and key in hparams and not _same(value, hparams[key]):
-            raise CheckpointError(
-                f"--model.{key} {_show(value)} conflicts with {ckpt_path}, whose model has "
-                f"{key}={_show(hparams[key])}: the architecture comes from the checkpoint "
-                f"(drop the flag, or use a config that matches it)")
-        if key in weights and value is not None and not _same(value, hparams.get(key)):
-            raise CheckpointError(
-                f"--model.{key} {_show(value)} cannot apply with --ckpt_path {ckpt_path}: "
-                f"the weights come from the checkpoint")
-        if key not in architecture and key not in weights:
+            if key in flags:
+                raise CheckpointError(
+                    f"--model.{key} {_show(value)} conflicts with {ckpt_path}, whose model has "
+                    f"{key}={_show(hparams[key])}: the architecture comes from the checkpoint "
+                    f"(drop the flag)")
+            notes.append(f"{key}={_show(hparams[key])} (the config's {_show(value)} is not used)")
+        elif key in weights and value is not None and not _same(value, hparams.get(key)):
+            if key in flags:
+                raise CheckpointError(
+                    f"--model.{key} {_show(value)} cannot apply with --ckpt_path {ckpt_path}: "
+                    f"the weights come from the checkpoint")
+            notes.append(f"weights from the checkpoint (the config's {key} {_show(value)} is "
+                         f"not used)")
+        elif key not in architecture and key not in weights:
             merged[key] = value
     for key in weights & set(merged):
         merged[key] = None  # loaded from the checkpoint: nothing to download or read first
-    return merged
+    return merged, [f"{ckpt_path}: {note}" for note in notes]
 
 
 def check_flags_apply(args: Sequence[str], task: type, subcommand: str) -> None:

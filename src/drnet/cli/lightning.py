@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from drnet.cli.checkpoint_args import check_flags_apply, merge_checkpoint_hparams
+from drnet.cli.checkpoint_args import check_flags_apply, flag_name, merge_checkpoint_hparams
 from drnet.configs import DEFAULT_CONFIG
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkpoint_object
@@ -98,9 +98,14 @@ class DrnetCLI(LightningCLI):
         if class_path and given_class and given_class != class_path:
             raise CheckpointError(f"{ckpt_path} holds a {class_path}, but the command line or "
                                   f"config asks for --model {given_class}")
-        explicit = dict(vars(model.get("init_args") or {})) if model is not None else {}
+        init = model.get("init_args") if model is not None else None
+        explicit = init.as_dict() if init is not None else {}
         task = _import(class_path) if class_path else task
-        merged = merge_checkpoint_hparams(hparams, explicit, task, ckpt_path)
+        flags = {name for name in map(flag_name, self._args) if name}
+        merged, notes = merge_checkpoint_hparams(hparams, explicit, task, ckpt_path, subcommand,
+                                                 flags)
+        for note in notes:
+            print(note, flush=True)
         update = {"class_path": class_path, "dict_kwargs": merged} if class_path else merged
         self.config = self.parser.parse_object({subcommand: {"model": update}}, self.config)
 

@@ -13,6 +13,7 @@ from drnet.models.base import Backbone
 from drnet.models.features import FeatureListNet
 from drnet.models.pretrained import PretrainedWeights, resolve_pretrained
 from drnet.models.registry import get_entry
+from drnet.models.resnet import ResNet
 from drnet.models.weights import (
     load_located,
     locate_checkpoint,
@@ -106,6 +107,14 @@ def with_output_stride(model: nn.Module, output_stride: int) -> nn.Module:
     current = getattr(model, "output_stride", None)
     if output_stride == current:
         return model
+    backbone = model if isinstance(model, Backbone) else getattr(model, "backbone", None)
+    if not isinstance(backbone, ResNet) or kwargs.get("dilations") is not None:
+        what = ("per-stage dilations" if isinstance(backbone, ResNet)
+                else f"a {type(backbone).__name__} backbone")
+        raise ValueError(
+            f"{name} with {what} is another network at output stride {output_stride}, not the "
+            f"same function sampled more or less densely: with_output_stride (and "
+            f"eval_output_stride) applies to ResNet backbones with the à trous schedule")
     kwargs = {**kwargs, "output_stride": output_stride}
     if "pretrained_backbone" in kwargs:
         kwargs["pretrained_backbone"] = None  # the weights come from ``model``
