@@ -103,6 +103,6 @@ def test_max_bad_fraction_must_be_a_fraction(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     root = _folder(tmp_path / "data", good=2, bad=0)
     assert _fit(root, tmp_path, "--data.max_bad_fraction", "1.5") == 2
-    # (The first line is jsonargparse's summary of a failed constructor, for every argument.)
-    assert ("max_bad_fraction must be in [0, 1] (the share of a split's files that may be "
-            "skipped as bad), got 1.5") in capsys.readouterr().err
+    assert _first_error_line(capsys.readouterr().err) == (
+        "drnet fit: error: max_bad_fraction must be in [0, 1] (the share of a split's files "
+        "that may be skipped as bad), got 1.5")
