@@ -123,7 +123,7 @@ def test_train_at_16_evaluate_at_8_through_the_cli(trained, tmp_path: Path) -> N
         assert main(["predict", *_small(root), "--ckpt_path", str(ckpt),
                      "--model.eval_output_stride", stride, "--data.init_args.predict_path",
                      str(image), "--writer.output_dir", str(out)]) == 0
-        outputs[stride] = np.asarray(Image.open(out / "x_labels.png"))
+        outputs[stride] = np.asarray(Image.open(out / "x.png_labels.png"))
     assert not np.array_equal(outputs["16"], outputs["8"])
 
 

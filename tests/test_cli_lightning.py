@@ -105,7 +105,7 @@ def test_fit_checkpoint_validate_resume_and_predict(tmp_path: Path) -> None:
     out = tmp_path / "predictions"
     assert main(["predict", *small, "--ckpt_path", str(last), "--data.init_args.predict_path",
                  str(images), "--writer.output_dir", str(out)]) == 0
-    labels = Image.open(out / "b b_labels.png")
+    labels = Image.open(out / "b b.png_labels.png")
     assert labels.size == (70, 50)
     assert max(np.asarray(labels).ravel()) < 5
-    assert Image.open(out / "a_overlay.png").mode == "RGB"
+    assert Image.open(out / "a.png_overlay.png").mode == "RGB"

@@ -43,8 +43,8 @@ def test_fit_validate_predict(tmp_path: Path) -> None:
     assert main(["predict", *small, "--ckpt_path", str(last), "--data.init_args.predict_path",
                  str(images), "--model.init_args.predict_min_score", "0",
                  "--writer.output_dir", str(out)]) == 0
-    assert Image.open(out / "b b_boxes.png").size == (70, 50)
-    assert Image.open(out / "a_boxes.png").mode == "RGB"
+    assert Image.open(out / "b b.png_boxes.png").size == (70, 50)
+    assert Image.open(out / "a.png_boxes.png").mode == "RGB"
     with (out / "detections.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert {Path(r["path"]).name for r in rows} <= {"a.png", "b b.png"}

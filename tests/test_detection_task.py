@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from drnet.data import SyntheticDetectionDataModule, collate_detection
 from drnet.tasks import DetectionTask
 from drnet.tasks.detection import mean_average_precision
-from drnet.tasks.detection_writer import DETECTION_PALETTE, write_detections
+from drnet.tasks.detection_writer import DETECTION_PALETTE, detection_rows, draw_detections
 from drnet.tasks.writers import PredictionWriter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -135,7 +135,7 @@ def test_predict_draws_boxes_and_writes_csv(tmp_path: Path) -> None:
     assert len(rows) == sum(len(t["labels"]) for t in targets)  # the 0.2 box was dropped
     first = rows[0]
     assert first["class"] == data.class_names[int(first["label"])]
-    png = tmp_path / "out" / "000000_boxes.png"
+    png = tmp_path / "out" / "000000.png_boxes.png"
     pixels = np.asarray(Image.open(png))
     assert pixels.shape == (48, 48, 3)
     # the first object's box: the middle of its bottom edge (the label text sits at the top)
@@ -145,23 +145,21 @@ def test_predict_draws_boxes_and_writes_csv(tmp_path: Path) -> None:
     assert tuple(edge) == DETECTION_PALETTE[label % len(DETECTION_PALETTE)]
 
 
-def test_write_detections_draws_the_box_and_its_label(tmp_path: Path) -> None:
+def test_detections_are_drawn_with_their_label_and_listed_per_box() -> None:
     image = torch.full((3, 40, 60), 0.5)  # normalised by mean 0.5, std 0.25: pixel value 0.625
     prediction = {"boxes": [torch.tensor([[10.0, 8.0, 50.0, 36.0]])],
                   "labels": [torch.tensor([2])], "scores": [torch.tensor([0.875])]}
-    written = write_detections(tmp_path, prediction, [image], ["dir/cat.jpg"],
-                               ["background", "dog", "cat"], DETECTION_PALETTE, (0.5,) * 3,
-                               (0.25,) * 3)
-    assert [p.name for p in written] == ["detections.csv", "cat_boxes.png"]
-    pixels = np.asarray(Image.open(tmp_path / "cat_boxes.png")).astype(int)
+    names = ["background", "dog", "cat"]
+    drawn = draw_detections(image, prediction, 0, names, DETECTION_PALETTE, (0.5,) * 3,
+                            (0.25,) * 3)
+    pixels = np.asarray(drawn).astype(int)
     grey = round(0.625 * 255)
     assert (pixels[:, :9] == grey).all()
     assert (pixels[:, 51:] == grey).all()
     assert tuple(pixels[30, 10]) == tuple(pixels[35, 30]) == DETECTION_PALETTE[2]  # the edges
     assert (pixels[11:20, 12:40] != grey).any()  # the label text, top left inside the box
-    with (tmp_path / "detections.csv").open() as handle:
-        assert list(csv.reader(handle))[1] == ["dir/cat.jpg", "2", "cat", "0.8750", "10.0",
-                                               "8.0", "50.0", "36.0"]
+    assert detection_rows("dir/cat.jpg", prediction, 0, names) == [
+        ["dir/cat.jpg", 2, "cat", "0.8750", "10.0", "8.0", "50.0", "36.0"]]
 
 
 def test_training_logs_every_loss_term(tmp_path: Path) -> None:

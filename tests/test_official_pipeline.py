@@ -88,7 +88,7 @@ def test_drnet_predict_with_cityscapes_weights_gives_the_official_labels(
     for image in images:
         expected = official_labels(state, image)
         assert len(np.unique(expected)) > 3  # a picture with several classes, not a blank one
-        got = np.asarray(Image.open(out / f"{image.stem}_labels.png"))
+        got = np.asarray(Image.open(out / f"{image.name}_labels.png"))
         assert got.shape == expected.shape
         assert np.array_equal(got, expected), f"{image.name}: {np.mean(got != expected):.2%} differ"
     # The saved config says which statistics were used.
@@ -111,7 +111,7 @@ def test_imagenet_statistics_would_not_give_the_official_labels(
                      "--writer.output_dir", str(out),
                      "--trainer.default_root_dir", str(tmp_path / "run")])
     assert code == 0
-    got = np.asarray(Image.open(out / f"{images[0].stem}_labels.png"))
+    got = np.asarray(Image.open(out / f"{images[0].name}_labels.png"))
     assert np.mean(got != official_labels(state, images[0])) > 0.05
 
 

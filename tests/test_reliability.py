@@ -123,7 +123,7 @@ def test_bad_samples_can_be_skipped_and_counted(tmp_path: Path) -> None:
     with pytest.raises(BadSampleError, match=r"b\.png"):
         list(strict.val_dataloader())
     lenient = FolderSegmentationDataModule(str(tmp_path), num_classes=3, val_batch_size=2,
-                                           skip_bad_samples=True)
+                                           skip_bad_samples=True, max_bad_fraction=0.5)
     with pytest.warns(UserWarning, match="skipped a bad sample"):
         batches = list(lenient.val_dataloader())
     paths = [Path(p).stem for batch in batches if batch is not None for p in batch["path"]]

@@ -129,9 +129,10 @@ def test_prediction_writer_writes_label_and_overlay_pngs(tmp_path) -> None:
     _trainer(tmp_path, callbacks=[writer]).predict(task, datamodule=_Data(),
                                                   return_predictions=False)
     labels = sorted(p.name for p in (tmp_path / "out").glob("*_labels.png"))
-    assert labels == ["sample_0_labels.png", "sample_1_labels.png", "sample_2_labels.png"]
-    label = Image.open(tmp_path / "out" / "sample_0_labels.png")
-    overlay = Image.open(tmp_path / "out" / "sample_0_overlay.png")
+    assert labels == ["sample_0.png_labels.png", "sample_1.png_labels.png",
+                      "sample_2.png_labels.png"]  # the input file name, then the kind
+    label = Image.open(tmp_path / "out" / "sample_0.png_labels.png")
+    overlay = Image.open(tmp_path / "out" / "sample_0.png_overlay.png")
     assert label.mode == "L"
     assert label.size == (32, 32)
     assert overlay.mode == "RGB"

@@ -24,8 +24,9 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 class DictSamples(SkipsBadSamples, Dataset):
     """An ``(image, target)`` dataset seen as ``{"image", "target"}`` dicts of plain types."""
 
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: Any, name: str | None = None) -> None:
         self.dataset = dataset
+        self.name = name or f"{type(dataset).__name__} {getattr(dataset, 'root', '')}".strip()
         self._init_bad_counter()
 
     def __len__(self) -> int:
@@ -59,7 +60,8 @@ def imagefolder_dataset(root: str | Path, split: str, classes: Sequence[str],
         raise ValueError(f"ImageFolder {folder} has classes {sorted(set(found) ^ set(classes))} "
                          "that the training split lacks, or lacks some of its classes: both "
                          "must hold the same class folders")
-    return DictSamples(ImageFolder(str(folder), transform=transform, loader=read_image))
+    return DictSamples(ImageFolder(str(folder), transform=transform, loader=read_image),
+                       name=f"ImageFolder {folder}")
 
 
 class _CIFAR10Files(CIFAR10):
@@ -80,4 +82,5 @@ def cifar10_dataset(root: str | Path, train: bool,
     if missing:
         raise FileNotFoundError(f"CIFAR-10 pickles: {', '.join(missing)} missing in {folder}")
     return DictSamples(_CIFAR10Files(str(root), train=train, transform=transform,
-                                     download=False))
+                                     download=False),
+                       name=f"CIFAR-10 {'training' if train else 'test'} batches in {folder}")

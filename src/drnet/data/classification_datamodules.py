@@ -38,12 +38,13 @@ class ClassificationDataModule(DataModuleBase):
     def __init__(self, *, batch_size: int = 64, val_batch_size: int | None = None,
                  num_workers: int = 0, mean: Stats | None = None, std: Stats | None = None,
                  seed: int = 0, predict_path: str | None = None,
-                 skip_bad_samples: bool = False) -> None:
+                 skip_bad_samples: bool = False, max_bad_fraction: float = 0.05) -> None:
         if val_batch_size is None:
             val_batch_size = batch_size
         super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
                          num_workers=num_workers, mean=mean, std=std, seed=seed,
-                         predict_path=predict_path, skip_bad_samples=skip_bad_samples)
+                         predict_path=predict_path, skip_bad_samples=skip_bad_samples,
+                         max_bad_fraction=max_bad_fraction)
 
 
 class ImageFolderDataModule(ClassificationDataModule):
@@ -92,15 +93,17 @@ class CIFAR10DataModule(ClassificationDataModule):
 
 class SyntheticClassificationDataModule(ClassificationDataModule):
     """Oriented gratings (:mod:`drnet.data.synthetic_classification`), generated on the fly and
-    deterministic by ``seed``: a classification pipeline with no files, for tests and defaults."""
+    deterministic by ``seed``: a classification pipeline with no files, for tests and defaults
+    (``predict_path`` predicts on your own images)."""
 
     default_mean, default_std = grating.MEAN, grating.STD
     own_statistics = True
 
     def __init__(self, *, num_classes: int = 4, image_size: int = 32, num_train: int = 256,
                  num_val: int = 64, num_test: int = 64, batch_size: int = 32,
-                 num_workers: int = 0, seed: int = 0) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+                 num_workers: int = 0, seed: int = 0, predict_path: str | None = None) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed,
+                         predict_path=predict_path)
         self.num_classes, self.image_size = num_classes, image_size
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.class_names = grating.GratingClassification(1, num_classes, image_size).class_names

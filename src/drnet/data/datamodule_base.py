@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from drnet.data.bad_samples import SkipsBadSamples, collate_dicts
+from drnet.data.bad_samples import SkipsBadSamples, check_fraction, collate_dicts
 from drnet.data.predict import PredictImages
 from drnet.data.preprocessing import StatisticsSource, reconcile
 from drnet.data.sampler import EpochSampler, ResumableLoader
@@ -29,6 +29,9 @@ class DataModuleBase(L.LightningDataModule):
     set has statistics of its own (``own_statistics``), see :mod:`drnet.data.preprocessing`.
     ``seed`` fixes the shuffling order and the workers' seeds; with ``num_workers=0``
     augmentation draws from torch's global generator (``seed_everything``).
+    ``skip_bad_samples`` skips unusable files (each named once in a warning) instead of
+    stopping; more than ``max_bad_fraction`` of a split's files bad stops the run with an error
+    naming the data set (:mod:`drnet.data.bad_samples`).
     """
 
     default_mean: Stats = IMAGENET_MEAN
@@ -39,7 +42,8 @@ class DataModuleBase(L.LightningDataModule):
 
     def __init__(self, *, batch_size: int, val_batch_size: int, num_workers: int,
                  mean: Stats | None, std: Stats | None, seed: int,
-                 predict_path: str | None, skip_bad_samples: bool = False) -> None:
+                 predict_path: str | None, skip_bad_samples: bool = False,
+                 max_bad_fraction: float = 0.05) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
             if value < 1:
@@ -50,6 +54,7 @@ class DataModuleBase(L.LightningDataModule):
             batch_size, val_batch_size, num_workers)
         self.seed, self.predict_path = seed, predict_path
         self.skip_bad_samples = skip_bad_samples
+        self.max_bad_fraction = check_fraction(max_bad_fraction)
         self.mean = tuple(float(m) for m in (mean if mean is not None else self.default_mean))
         self.std = tuple(float(s) for s in (std if std is not None else self.default_std))
         self.statistics_source: StatisticsSource = (
@@ -106,13 +111,19 @@ class DataModuleBase(L.LightningDataModule):
                            if role == "predict" else self.make_dataset(role))
                 if isinstance(dataset, SkipsBadSamples):
                     dataset.skip_bad = self.skip_bad_samples
+                    dataset.max_bad_fraction = self.max_bad_fraction
                 self.datasets[role] = dataset
 
     @property
     def bad_samples(self) -> int:
-        """Samples skipped so far (``skip_bad_samples=True``), over every split."""
+        """Distinct files skipped so far (``skip_bad_samples=True``), over every split."""
         return sum(d.bad_samples for d in self.datasets.values()
                    if isinstance(d, SkipsBadSamples))
+
+    def bad_sample_flags(self) -> dict[str, torch.Tensor]:
+        """Per split read so far: one byte per sample, 1 where its file was found bad."""
+        return {role: d.bad_flags for role, d in self.datasets.items()
+                if isinstance(d, SkipsBadSamples)}
 
     def _loader(self, role: str, batch_size: int, sampler: Sampler[int] | None = None,
                 loader_type: type[DataLoader] = DataLoader, **extra: Any) -> DataLoader:

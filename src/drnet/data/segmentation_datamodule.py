@@ -52,10 +52,12 @@ class SegmentationDataModule(DataModuleBase):
         seed: int = 0,
         predict_path: str | None = None,
         skip_bad_samples: bool = False,
+        max_bad_fraction: float = 0.05,
     ) -> None:
         super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
                          num_workers=num_workers, mean=mean, std=std, seed=seed,
-                         predict_path=predict_path, skip_bad_samples=skip_bad_samples)
+                         predict_path=predict_path, skip_bad_samples=skip_bad_samples,
+                         max_bad_fraction=max_bad_fraction)
         self.crop_size, self.scale_range, self.rotate, self.flip = (
             crop_size, scale_range, rotate, flip)
         self.ignore_index = ignore_index

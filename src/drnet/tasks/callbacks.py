@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
+
+from drnet.data.bad_samples import TooManyBadSamplesError
 
 
 class PlainProgress(Callback):
@@ -48,13 +51,115 @@ class PlainProgress(Callback):
 
 
 class BadSampleReport(Callback):
-    """Says, when a run ends, how many bad samples were skipped (``skip_bad_samples=True``)."""
+    """Bad samples (``skip_bad_samples=True``) seen from the loops: an epoch of a split whose
+    batches all held only bad samples stops the run with an error naming the data set (it
+    would otherwise train on nothing, epoch after epoch), and when a run ends the number of
+    distinct bad files is reported per split (summed over DDP processes)."""
+
+    def __init__(self) -> None:
+        self._batches: dict[str, list[int]] = {}  # role -> [batches seen, usable] this epoch
+        self._counts: dict[str, int] | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._batches["train"] = [0, 0]
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule
+                                  ) -> None:
+        self._batches["val"] = [0, 0]
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._batches["test"] = [0, 0]
+
+    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._batches["predict"] = [0, 0]
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._count("train", batch)
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                outputs: Any, batch: Any, batch_idx: int,
+                                dataloader_idx: int = 0) -> None:
+        self._count("val", batch)
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                          batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._count("test", batch)
+
+    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                             outputs: Any, batch: Any, batch_idx: int,
+                             dataloader_idx: int = 0) -> None:
+        self._count("predict", batch)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer, "train")
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:  # a few batches, not the epoch
+            self._check(trainer, "val")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer, "test")
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer, "predict")
+
+    def _count(self, role: str, batch: Any) -> None:
+        counts = self._batches.setdefault(role, [0, 0])
+        counts[0] += 1
+        counts[1] += batch is not None  # the collate functions give None for all-bad batches
+
+    def _check(self, trainer: L.Trainer, role: str) -> None:
+        seen, usable = self._batches.get(role, [0, 0])
+        if seen and not usable:
+            data = trainer.datamodule
+            dataset = getattr(data, "datasets", {}).get(role)
+            name = getattr(dataset, "name", None) or type(data).__name__
+            bad = getattr(dataset, "bad_samples", "all its")
+            raise TooManyBadSamplesError(
+                f"{name}: no usable sample in epoch {trainer.current_epoch} of the {role} data: "
+                f"its {seen} batches held only bad files ({bad} skipped, each named in a "
+                "warning above)")
+
+    # The distinct bad files over every process, once each loop is done (collectives are not
+    # allowed in teardown, after the processes have left the process group).
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._collect(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            self._collect(trainer, pl_module)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._collect(trainer, pl_module)
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._collect(trainer, pl_module)
+
+    def _collect(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        flags = getattr(trainer.datamodule, "bad_sample_flags", None)
+        if flags is None:
+            return
+        counts = {}
+        for role, marked in flags().items():
+            if trainer.world_size > 1:
+                marked = trainer.strategy.reduce(marked.to(pl_module.device, torch.int32),
+                                                 reduce_op="sum")
+            counts[role] = int((marked > 0).sum())
+        self._counts = counts
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        count = getattr(trainer.datamodule, "bad_samples", 0)
-        if count and trainer.is_global_zero:
-            print(f"{stage}: skipped {count} bad samples (each is named in a warning above)",
-                  flush=True)
+        counts = self._counts
+        if counts is None:  # stopped before a loop ended: this process's count
+            flags = getattr(trainer.datamodule, "bad_sample_flags", dict)()
+            counts = {role: int(marked.sum()) for role, marked in flags.items()}
+        self._counts = None
+        total = sum(counts.values())
+        if total and trainer.is_global_zero:
+            parts = ", ".join(f"{role} {n}" for role, n in counts.items() if n)
+            stage = getattr(stage, "value", stage)  # Lightning passes a TrainerFn here
+            print(f"{stage}: skipped {total} bad file{'s' if total > 1 else ''} ({parts}; "
+                  "each is named in a warning above)", flush=True)
 
 
 class BestCheckpoint(ModelCheckpoint):

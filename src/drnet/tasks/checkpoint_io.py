@@ -1,53 +1,28 @@
 """Checkpoint files that survive crashes and can never run code when read.
 
-Writes go to a temporary file in the target's folder, are flushed and fsynced, then renamed over
-the target (``os.replace`` is atomic on POSIX), and the folder is fsynced: a crash at any moment
-leaves either the previous checkpoint or the new one, never a torn file. Reads always use
-``torch.load(weights_only=True)``, whatever the caller asks for.
+Writes go through :func:`~drnet.tasks.atomic_files.atomic_write`: a temporary file beside the
+target, fsynced and renamed over it, so a crash at any moment leaves either the previous
+checkpoint or the new one, never a torn file; the file honours the umask like any file the user
+writes, and temporary files left by a killed write are removed at the next write. Reads always
+use ``torch.load(weights_only=True)``, whatever the caller asks for.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
+from drnet.tasks.atomic_files import atomic_write
+
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save(obj, path)``, atomically (see the module docstring)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic_write(Path(path)) as handle:
+        torch.save(obj, handle)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
