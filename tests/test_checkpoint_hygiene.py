@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from drnet.cli import main
-from drnet.tasks import atomic_files
+from drnet import atomic_files
 from drnet.tasks.checkpoint_io import atomic_save
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -63,21 +63,24 @@ def test_atomic_save_honours_the_umask(tmp_path: Path, umask: None, mask: int) -
 
 def test_drnet_fit_writes_group_readable_checkpoints_and_removes_a_killed_write(
         tmp_path: Path, umask: None) -> None:
-    folder = tmp_path / "run" / "checkpoints"
-    child = _hanging_writer(folder / "last.ckpt")
+    def fit(*extra: str) -> int:
+        return main(["fit", "--data.num_train", "4", "--data.num_val", "2", "--data.image_size",
+                     "48", "--data.batch_size", "2", "--trainer.val_check_interval", "null",
+                     "--trainer.default_root_dir", str(tmp_path / "run"), *extra])
+
+    assert fit("--trainer.max_steps", "2") == 0
+    folder = tmp_path / "run" / "version_0" / "checkpoints"
+    child = _hanging_writer(folder / "last.ckpt")  # the run is killed while saving
     child.kill()
     child.wait()
     [stale] = _temps(folder)
     assert stale.stat().st_size > 4_000_000  # a full-size temporary file, left behind
     os.umask(0o027)  # a team's shared cluster: group may read, others may not
-    assert main(["fit", "--data.num_train", "4", "--data.num_val", "2", "--data.image_size",
-                 "48", "--data.batch_size", "2", "--trainer.max_steps", "2",
-                 "--trainer.val_check_interval", "null",
-                 "--trainer.default_root_dir", str(tmp_path / "run")]) == 0
+    assert fit("--trainer.max_steps", "4", "--ckpt_path", "last") == 0  # resumed: same folder
     assert _temps(folder) == []
     for name in ("last.ckpt", "best.ckpt"):
         assert _mode(folder / name) == 0o640, name
-    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 2
+    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
 def test_a_temporary_file_being_written_is_left_alone(tmp_path: Path) -> None:
@@ -119,3 +122,15 @@ def test_without_flock_only_old_temporary_files_count_as_stale(
     atomic_save({"step": torch.tensor(1)}, tmp_path / "last.ckpt")
     assert fresh.exists()
     assert not old.exists()
+
+
+def test_converted_weights_and_recorded_hashes_honour_the_umask(tmp_path: Path,
+                                                                 umask: None) -> None:
+    from drnet.models import sources
+    from drnet.models.convert import to_safetensors
+
+    torch.save({"w": torch.ones(3)}, tmp_path / "w.pth")
+    os.umask(0o027)
+    assert _mode(to_safetensors(tmp_path / "w.pth")) == 0o640
+    sources._write_atomically(tmp_path / "drnet-sha256.json", b"{}\n")
+    assert _mode(tmp_path / "drnet-sha256.json") == 0o640

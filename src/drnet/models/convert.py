@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from drnet.atomic_files import atomic_write
 from drnet.models.sources import file_sha256
 from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkpoint_file
 
@@ -18,7 +18,7 @@ def to_safetensors(path: str | os.PathLike, output: str | os.PathLike | None = N
     unchanged) to ``output`` (default: same name, ``.safetensors``), atomically, and check that
     it reads back equal. The source file's SHA-256 and the preprocessing it records (a
     ``drnet fit`` checkpoint's normalisation and classes) are kept in the header metadata."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load, save
 
     path = Path(path)
     output = Path(output) if output is not None else path.with_suffix(".safetensors")
@@ -33,21 +33,14 @@ def to_safetensors(path: str | os.PathLike, output: str | os.PathLike | None = N
     meta = {"format": "pt", "converted_from": path.name, "source_sha256": file_sha256(path)}
     if contents.preprocessing is not None:
         meta[PREPROCESSING_KEY] = contents.preprocessing.to_json()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.",
-                                   suffix=".partial")
-    os.close(fd)
-    try:
-        save_file(tensors, partial, metadata=meta)
-        back = load_file(partial)
-        differ = sorted(k for k in tensors if k not in back or not _same_bits(back[k], tensors[k]))
-        if differ or set(back) != set(tensors):
-            raise CheckpointError(f"{output}: the written file does not read back equal to {path} "
-                                  f"(keys {differ[:5]}); nothing was written")
-        os.replace(partial, output)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    data = save(tensors, metadata=meta)
+    back = load(data)  # the very bytes written below
+    differ = sorted(k for k in tensors if k not in back or not _same_bits(back[k], tensors[k]))
+    if differ or set(back) != set(tensors):
+        raise CheckpointError(f"{output}: the converted tensors do not read back equal to "
+                              f"{path} (keys {differ[:5]}); nothing was written")
+    with atomic_write(output) as handle:  # whole or not at all, umask-honouring permissions
+        handle.write(data)
     return output
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from drnet.atomic_files import atomic_write
 from drnet.models.pretrained import PretrainedWeights
 from drnet.models.weights import CheckpointError
 
@@ -232,28 +232,22 @@ def download_file(url: str, target: Path, expected: tuple[str, str] | None = Non
         size = int(response.headers.get("Content-Length") or 0)
         if progress:
             print(f"drnet: downloading {url} -> {target}", file=sys.stderr)
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                       suffix=".partial")
-        try:
-            digest, done, shown = hashlib.sha256(), 0, 0
-            with os.fdopen(fd, "wb") as handle:
-                while chunk := response.read(_CHUNK):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    if progress and size and done * 10 // size > shown:
-                        shown = done * 10 // size
-                        print(f"drnet: {target.name} {done >> 20}/{size >> 20} MiB",
-                              file=sys.stderr)
+        digest, done, shown = hashlib.sha256(), 0, 0
+        # Renamed over ``target`` only once complete and verified; umask-honouring permissions.
+        with atomic_write(target) as handle:
+            while chunk := response.read(_CHUNK):
+                handle.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress and size and done * 10 // size > shown:
+                    shown = done * 10 // size
+                    print(f"drnet: {target.name} {done >> 20}/{size >> 20} MiB",
+                          file=sys.stderr)
             if size and done != size:
                 raise OSError(f"connection closed after {done} of {size} bytes")
             if expected and not digest.hexdigest().startswith(expected[0].lower()):
                 raise HashMismatchError(f"SHA-256 {digest.hexdigest()} does not match the "
                                         f"expected {expected[0]} ({expected[1]})")
-            os.replace(partial, target)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
     return digest.hexdigest()
 
 
@@ -302,11 +296,5 @@ def _reason(err: BaseException) -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    with atomic_write(path) as handle:
+        handle.write(data)

@@ -1,6 +1,6 @@
 """Checkpoint files that survive crashes and can never run code when read.
 
-Writes go through :func:`~drnet.tasks.atomic_files.atomic_write`: a temporary file beside the
+Writes go through :func:`~drnet.atomic_files.atomic_write`: a temporary file beside the
 target, fsynced and renamed over it, so a crash at any moment leaves either the previous
 checkpoint or the new one, never a torn file; the file honours the umask like any file the user
 writes, and temporary files left by a killed write are removed at the next write. Reads always
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
-from drnet.tasks.atomic_files import atomic_write
+from drnet.atomic_files import atomic_write
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:

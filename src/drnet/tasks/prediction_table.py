@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from drnet.tasks.atomic_files import atomic_write
+from drnet.atomic_files import atomic_write
 
 
 def part_path(target: Path, rank: int) -> Path:
