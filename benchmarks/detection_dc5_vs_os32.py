@@ -44,7 +44,8 @@ def run(output_stride: int, steps: int, seed: int, out: Path) -> None:
 
 def last_validation(root: Path) -> dict[str, float]:
     """The last logged ``val/*`` row of a run's CSV log."""
-    files = sorted(root.glob("csv/version_*/metrics.csv"))
+    files = sorted(root.glob("version_*/logs/version_*/metrics.csv"),
+                   key=lambda p: p.stat().st_mtime_ns)  # drnet fit's run folders
     if not files:
         raise FileNotFoundError(f"no CSV log under {root}: run it first")
     with files[-1].open() as handle:

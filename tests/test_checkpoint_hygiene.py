@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from drnet.cli import main
 from drnet import atomic_files
+from drnet.cli import main
 from drnet.tasks.checkpoint_io import atomic_save
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")

@@ -151,3 +151,14 @@ def _try_lock(fd: int) -> bool | None:
     except OSError:
         return None
     return True
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work if nothing can be written in ``folder``."""
+    probe = folder / f".drnet-write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"cannot write in {folder}: {err.strerror or err}") from None

@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # Errors whose message already says what is wrong with the user's input.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, FloatingPointError)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, FloatingPointError,
+               PermissionError, MemoryError)
+# Lightning's error for a trainer argument it cannot use (not imported here: --help stays fast).
+_USER_ERROR_NAMES = ("MisconfigurationException",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,13 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_lightning(argv)
         args = build_parser().parse_args(argv)
         return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
-    except USER_ERRORS as err:
-        if os.environ.get("DRNET_TRACEBACK"):
+    except Exception as err:
+        if os.environ.get("DRNET_TRACEBACK") or not is_user_error(err):
             raise
         # Bad input (a file, an argument) is reported in one line, not as a traceback.
         print(f"drnet {command}: error: {one_line(err)}\n(set DRNET_TRACEBACK=1 for the "
               "traceback)", file=sys.stderr)
         return 2
+
+
+def is_user_error(err: BaseException) -> bool:
+    """Whether ``err`` (or the error jsonargparse wrapped) reports bad input in its message."""
+    original = original_error(err)
+    return isinstance(original, USER_ERRORS) or type(original).__name__ in _USER_ERROR_NAMES
 
 
 def original_error(err: BaseException) -> BaseException:

@@ -78,6 +78,23 @@ def check_flags_apply(args: Sequence[str], task: type, subcommand: str) -> None:
                                  f"a {group} option, used by {used} only")
 
 
+def check_state_fits(shapes: Mapping[str, tuple[int, ...]], task: Any, ckpt_path: str) -> None:
+    """Before Lightning loads ``ckpt_path`` strictly into ``task``: one line naming the keys that
+    do not fit, rather than ``load_state_dict``'s traceback."""
+    expected = {k: tuple(v.shape) for k, v in task.state_dict().items()}
+    problems = []
+    for label, keys in (("unexpected", sorted(set(shapes) - set(expected))),
+                        ("missing", sorted(set(expected) - set(shapes))),
+                        ("of another shape", sorted(k for k in set(shapes) & set(expected)
+                                                    if shapes[k] != expected[k]))):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {label} ({', '.join(keys[:3])}{more})")
+    if problems:
+        raise CheckpointError(f"{ckpt_path} does not fit {type(task).__name__} "
+                              f"{getattr(task.hparams, 'model', '')}: {'; '.join(problems)}")
+
+
 def flag_name(arg: str) -> str | None:
     """``val_flip`` for ``--model.val_flip`` / ``--model.init_args.val_flip=true``."""
     if not arg.startswith("--model."):

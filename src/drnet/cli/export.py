@@ -28,11 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drnet.atomic_files import check_writable
     from drnet.fast.export import SUFFIXES, export_model
     from drnet.models.preprocessing import describe
 
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        check_writable(output.parent)  # before the minutes an export can take
     model, name = build(args)
-    output = Path(args.output or f"{name}{SUFFIXES[args.format]}")
+    output = output or Path(f"{name}{SUFFIXES[args.format]}")
+    check_writable(output.parent)
     report = export_model(model, output, args.format, input_size=args.input,
                           check_sizes=args.check)
     checks = ", ".join(f"{size}: {err:.1e}" for size, err in report.errors.items())

@@ -22,11 +22,16 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from drnet.cli.checkpoint_args import check_flags_apply, flag_name, merge_checkpoint_hparams
+from drnet.atomic_files import check_writable
+from drnet.cli.checkpoint_args import (
+    check_flags_apply,
+    check_state_fits,
+    flag_name,
+    merge_checkpoint_hparams,
+)
 from drnet.cli.run_folder import (
     RunConfig,
     RunLock,
-    check_writable,
     new_run_folder,
     resolve_named_checkpoint,
     run_folder_of,
@@ -81,6 +86,7 @@ class DrnetCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         self._ckpt_record: Preprocessing | None = None
         self._ckpt_hparams: dict[str, Any] = {}
+        self._ckpt_shapes: dict[str, tuple[int, ...]] = {}
         if not subcommand:
             return
         task = self._model_class_of(self.config[subcommand])
@@ -98,6 +104,8 @@ class DrnetCLI(LightningCLI):
             raise CheckpointError(
                 f"{ckpt_path} is not a checkpoint of drnet fit (no Lightning 'state_dict'); to "
                 f"use plain weights pass --model.pretrained {ckpt_path} instead of --ckpt_path")
+        self._ckpt_shapes = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()
+                             if hasattr(v, "shape")}
         stored = checkpoint.get(PREPROCESSING_KEY)
         self._ckpt_record = Preprocessing.from_dict(stored) if isinstance(stored, dict) else None
         hparams = dict(checkpoint.get("hyper_parameters") or {})
@@ -140,6 +148,8 @@ class DrnetCLI(LightningCLI):
                                   f"{type(data).__name__} has {classes}: use the data the "
                                   f"checkpoint was trained on, or fine-tune from its weights "
                                   f"with --model.pretrained {path}")
+        if self._ckpt_shapes:
+            check_state_fits(self._ckpt_shapes, task, self.config[subcommand].get("ckpt_path"))
         if self._ckpt_record is not None and hasattr(task, "_checkpoint_preprocessing"):
             task._checkpoint_preprocessing = self._ckpt_record
             task.model.preprocessing = self._ckpt_record

@@ -78,18 +78,6 @@ def new_run_folder(parent: Path) -> Path:
             number += 1
 
 
-def check_writable(folder: Path) -> None:
-    """Fail before any work if nothing can be written in ``folder``."""
-    probe = folder / f".drnet-write-test-{os.getpid()}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise RunFolderError(f"cannot write in {folder}: {err.strerror or err}; choose another "
-                             f"--trainer.default_root_dir") from None
-
-
 class RunLock:
     """An exclusive lock on a run folder for this process's lifetime (``flock``: released by
     the kernel when the process dies, so a killed run never leaves a stale lock)."""

@@ -20,7 +20,7 @@ from torch import nn
 from drnet.fast.checkpointing import prepare_for_training
 from drnet.fast.compare import relative_error
 from drnet.fast.flops import CeilingConv, count_flops
-from drnet.fast.memory import peak_memory
+from drnet.fast.memory import check_fits, peak_memory
 from drnet.fast.optimize import optimize_for_inference, parse_dtype
 from drnet.fast.timing import Timing, time_interleaved
 from drnet.fast.torchvision_twin import NotComparableError, torchvision_twin
@@ -86,7 +86,9 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
     if config.num_classes is not None:
         kwargs["num_classes"] = config.num_classes
     say(f"building {config.model} {kwargs or ''}")
-    model = create_model(config.model, **kwargs).to(device).eval()
+    model = create_model(config.model, **kwargs).eval()
+    check_fits(model, config.input_size, config.batch, device, train="train" in config.modes)
+    model = model.to(device)
     x = torch.randn(config.batch, 3, *config.input_size, device=device)
     twin, twin_note = None, None
     if config.vs:

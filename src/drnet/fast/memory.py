@@ -67,3 +67,64 @@ def peak_memory(fn: Callable[[], Any], device: torch.device | str = "cpu") -> in
         result = fn()
     del result
     return tracker.peak
+
+
+PROBE_SIZE = 64  # pixels per side of the run the estimate is scaled from
+
+
+def estimate_forward_bytes(model: torch.nn.Module, input_size: tuple[int, int], batch: int = 1,
+                           train: bool = False) -> int:
+    """Bytes a forward (and backward, with ``train``) at ``input_size`` would hold at its peak,
+    estimated from a ``PROBE_SIZE`` run scaled by area: activations of a fully convolutional
+    network grow with the number of pixels. The input itself is included."""
+    probe = torch.randn(1, 3, PROBE_SIZE, PROBE_SIZE)
+    was_training = model.training
+    model.train(train)
+    try:
+        def run() -> Any:
+            if not train:
+                with torch.no_grad():
+                    return model(probe)
+            out = model(probe)
+            out = out if isinstance(out, torch.Tensor) else torch.cat([o.flatten() for o in out])
+            out.float().sum().backward()
+            return None
+
+        peak = peak_memory(run)
+    finally:
+        model.train(was_training)
+        model.zero_grad(set_to_none=True)
+    scale = batch * input_size[0] * input_size[1] / PROBE_SIZE**2
+    return int(peak * scale + 4 * batch * 3 * input_size[0] * input_size[1])
+
+
+def available_bytes(device: torch.device | str = "cpu") -> int | None:
+    """Memory free for new tensors: CUDA's free memory, else ``MemAvailable`` of
+    /proc/meminfo (``None`` where it cannot be read)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(model: torch.nn.Module, input_size: tuple[int, int], batch: int,
+               device: torch.device | str = "cpu", train: bool = False) -> None:
+    """Refuse, before allocating, an input whose estimated peak exceeds the free memory."""
+    free = available_bytes(device)
+    if free is None:
+        return
+    need = estimate_forward_bytes(model, input_size, batch, train)
+    if need > free:
+        size = f"{batch}x3x{input_size[0]}x{input_size[1]}"
+        raise MemoryError(
+            f"an input of {size} needs about {need / 2**30:.1f} GiB "
+            f"({'training' if train else 'inference'}, estimated from a {PROBE_SIZE}x"
+            f"{PROBE_SIZE} run scaled by area) but {free / 2**30:.1f} GiB are free on {device}: "
+            f"use a smaller --input or --batch")

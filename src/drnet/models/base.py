@@ -53,10 +53,15 @@ class Backbone(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Last stage's feature map (N, num_features, H / output_stride, W / output_stride)."""
-        check_input(x, self.in_chans, type(self).__name__)
+        check_input(x, self.in_chans, type(self).__name__, self.input_dtype)
         for name in self.trunk_names:
             x = getattr(self, name)(x)
         return x
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype inputs must have: that of the first conv's weights."""
+        return self.get_submodule(self.first_conv).weight.dtype
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Global average pooling (any input size) then the classifier."""
@@ -73,14 +78,19 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
 
-def check_input(x: Tensor, in_chans: int, model: str) -> None:
-    """A clear error for a batch the network cannot take, instead of a conv's shape error deep
-    inside. Any H, W >= 1 works: every layer pads. Skipped while tracing (jit, fx) or compiling."""
+def check_input(x: Tensor, in_chans: int, model: str, dtype: torch.dtype | None = None) -> None:
+    """A clear error for a batch the network cannot take, instead of a conv's shape or dtype
+    error deep inside. Any H, W >= 1 works: every layer pads. ``dtype`` (the weights') must be
+    the input's unless autocast chooses. Skipped while tracing (jit, fx) or compiling."""
     if isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return
     if x.ndim != 4 or x.shape[1] != in_chans or x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"{model} expects a batch of images (N, {in_chans}, H, W) with H, W >= 1 "
                          f"({in_chans} = in_chans), got a tensor of shape {tuple(x.shape)}")
+    if dtype is not None and x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"{model} has {dtype} weights but got a {x.dtype} input: cast the input "
+                        f"(x.to({dtype})), or the model (model.to({x.dtype}) for a floating "
+                        f"type), or run under torch.autocast")
 
 
 def check_num_classes(num_classes: int) -> int:

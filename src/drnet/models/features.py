@@ -53,7 +53,8 @@ class FeatureListNet(nn.Module):
         self.unused_checkpoint_prefixes = (*model.unused_checkpoint_prefixes, *dropped)
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        check_input(x, self.in_chans, self._model_name)
+        check_input(x, self.in_chans, self._model_name,
+                    self.get_submodule(self.first_conv).weight.dtype)
         features = []
         for module, returned in zip(self.children(), self._returned, strict=True):
             x = module(x)

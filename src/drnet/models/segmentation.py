@@ -70,7 +70,8 @@ class SegmentationModel(nn.Module):
         """Main and auxiliary logits, both at input size (aux is ``None`` without aux head)."""
         if self.aux_head is None:
             return self(x), None
-        check_input(x, self.backbone.in_chans, type(self.backbone).__name__)
+        check_input(x, self.backbone.in_chans, type(self.backbone).__name__,
+                    self.backbone.input_dtype)
         features, stage = x, None
         for name in self.backbone.trunk_names:
             features = getattr(self.backbone, name)(features)

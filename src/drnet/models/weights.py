@@ -98,6 +98,8 @@ def read_checkpoint_object(path: str | os.PathLike, map_location: Any = "cpu") -
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
+        if not any("GLOBAL" in line or "global" in line for line in first):
+            raise CheckpointError(_unreadable(path, err)) from None  # not a pickle at all
         reason = next((line for line in first if "GLOBAL" in line or "Unsupported" in line),
                       first[0] if first else "")
         raise CheckpointError(
@@ -109,6 +111,8 @@ def read_checkpoint_object(path: str | os.PathLike, map_location: Any = "cpu") -
 
 
 def _unreadable(path: Path, err: Exception) -> str:
+    if path.is_file() and path.stat().st_size == 0:
+        return f"{path} is empty (0 bytes): not a checkpoint (an interrupted copy or download?)"
     detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return (f"{path} is not a readable checkpoint (.pth/.pt/.ckpt or .safetensors): "
             f"{type(err).__name__}: {detail}")
