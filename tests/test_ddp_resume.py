@@ -7,6 +7,7 @@ multiple of the checkpoint interval; a mid-epoch checkpoint refuses another worl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -76,6 +77,15 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        children = _children(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
 def _last_miou(root: Path) -> float:
     rows = runs.metric_rows(root, "val/mIoU")
     assert rows, f"no validation logged under {root}"
@@ -94,10 +104,13 @@ def _kill_mid_epoch(root: Path, after_step: int) -> Path:
             assert process.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, f"no step {after_step} after 240 s"
             time.sleep(0.02)
-        workers = _children(process.pid)
-        assert len(workers) == WORLD, workers
+        # torchrun's workers, and anything they started (a multiprocessing resource tracker
+        # may be among torchrun's children too): every descendant dies at once.
+        workers = _descendants(process.pid)
+        assert len(workers) >= WORLD, workers
         for pid in workers:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
     finally:
