@@ -217,3 +217,31 @@ def test_timm_train_defaults_are_accepted() -> None:
         model = timm.create_model("drnet_drn_d_tiny", drop_rate=0.0, drop_path_rate=None,
                                   global_pool=None, bn_momentum=None, num_classes=3)
     assert model.num_classes == 3
+
+
+def test_timm_training_pipeline_calls() -> None:
+    """What timm's train.py does with a model, in miniature: data config and transforms from
+    the model's pretrained_cfg, timm's optimizer factory (weight-decay groups), EMA, a step."""
+    import numpy as np
+    import timm.loss
+    import timm.optim
+    import timm.utils
+    from PIL import Image
+
+    model = timm.create_model("drnet_drn_d_tiny", num_classes=3, drop_rate=0.0)
+    config = timm.data.resolve_data_config({}, model=model)
+    assert (config["mean"], config["interpolation"]) == (catalogue.IMAGENET_MEAN, "bilinear")
+    transform = timm.data.create_transform(**{**config, "input_size": (3, 32, 32)},
+                                           is_training=True)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8))
+    batch = torch.stack([transform(image), transform(image)])
+    optimizer = timm.optim.create_optimizer_v2(model, opt="sgd", lr=0.1, weight_decay=1e-4)
+    assert len(optimizer.param_groups) == 2  # timm puts norms and biases in a no-decay group
+    ema = timm.utils.ModelEmaV3(model, decay=0.9)
+    before = model.layer0[0].weight.detach().clone()
+    loss = timm.loss.LabelSmoothingCrossEntropy(0.1)(model(batch), torch.tensor([0, 2]))
+    loss.backward()
+    optimizer.step()
+    ema.update(model)
+    assert batch.shape == (2, 3, 32, 32)
+    assert not torch.equal(model.layer0[0].weight, before)
