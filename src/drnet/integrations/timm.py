@@ -56,9 +56,9 @@ from drnet.models.features import resolve_out_indices
 from drnet.models.pretrained import PretrainedWeights, list_pretrained, resolve_pretrained
 from drnet.models.sources import HF_DEFAULT_FILES, HF_HUB_PREFIX
 
-# Classifier dropout and stochastic depth are not part of drnet's networks; timm's train.py
-# passes drop_rate=0.0 by default, which is accepted.
-_ZERO_ONLY = ("drop_rate", "drop_path_rate", "drop_block_rate")
+# Not part of drnet's networks; timm's train.py passes drop_rate=0.0 by default (accepted).
+_ZERO_ONLY = {"drop_rate": "classifier dropout", "drop_path_rate": "stochastic depth",
+              "drop_block_rate": "DropBlock"}
 _PAPERS = {"resnet": ("arXiv:1512.03385", "https://github.com/pytorch/vision"),
            "drn": ("arXiv:1705.09914", "https://github.com/fyu/drn")}
 
@@ -127,10 +127,10 @@ def _build(spec: TimmName, pretrained: bool = False, **kwargs: Any) -> nn.Module
     cfg = resolve_pretrained_cfg(spec.name, kwargs.pop("pretrained_cfg", None),
                                  kwargs.pop("pretrained_cfg_overlay", None))
     cache_dir = kwargs.pop("cache_dir", None)
-    for key in _ZERO_ONLY:
+    for key, what in _ZERO_ONLY.items():
         if value := kwargs.pop(key, None):
             raise ValueError(f"{key} must be 0 for {spec.name} (drnet's networks have no "
-                             f"{key.removesuffix('_rate').replace('_', ' ')}), got {value!r}")
+                             f"{what}), got {value!r}")
     if (pool := kwargs.pop("global_pool", "avg")) not in ("avg", None):
         raise ValueError(f"global_pool must be 'avg' for {spec.name} (drnet's classifiers "
                          f"average-pool), got {pool!r}")
