@@ -38,3 +38,17 @@ folder_root = _dataset_root("folder", datasets.make_folder)
 imagefolder_root = _dataset_root("imagefolder", datasets.make_imagefolder)
 cifar10_root = _dataset_root("cifar10", datasets.make_cifar10)
 coco_root = _dataset_root("coco", coco.make_coco)
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty, offline Hugging Face hub cache (fill it with tests/fixtures/weights.py's
+    make_hub_cache): HF_HUB_CACHE/HF_HUB_OFFLINE as a user sets them; huggingface_hub reads
+    both at import, so its constants are set too."""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    cache = tmp_path / "hf"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache

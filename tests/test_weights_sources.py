@@ -190,19 +190,6 @@ def test_without_a_weights_folder_the_hash_is_recorded_in_the_cache(tmp_path, mo
     assert name in json.loads((_cache() / sources.RECORD_NAME).read_text())
 
 
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """HF_HUB_CACHE/HF_HUB_OFFLINE as a user sets them; huggingface_hub reads both at import,
-    so its constants are set too."""
-    constants = pytest.importorskip("huggingface_hub.constants")
-    cache = tmp_path / "hf"
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return cache
-
-
 def test_hf_hub_source_loads_offline_from_the_hub_cache(hub_cache) -> None:
     state, other = tiny_state(seed=3), tiny_state(seed=4)
     make_hub_cache(hub_cache, "drnet-test/tiny", {"model.safetensors": state,
