@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -138,6 +139,27 @@ def test_prediction_writer_writes_label_and_overlay_pngs(tmp_path) -> None:
     assert overlay.mode == "RGB"
     assert overlay.size == (32, 32)
     assert set(np.asarray(label).ravel().tolist()) <= {0, 1}
+
+
+def test_segmentation_files_hold_the_labels_and_the_palette_blend(tmp_path) -> None:
+    """By hand: the label PNG is the class ids; the overlay is the *input* pixels (the batch
+    holds them normalised, so the writer must undo ``(x / 255 - mean) / std``) blended with
+    each label's palette colour, ``(1 - alpha) * pixel + alpha * colour``."""
+    labels = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0], [1, 1, 2, 2]])
+    pixels = torch.tensor(np.random.default_rng(0).integers(0, 256, (3, 3, 4)), dtype=torch.uint8)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
+    image = (pixels / 255 - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    palette = [(10, 20, 30), (200, 100, 0), (0, 255, 64), (255, 255, 255)]
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(palette=palette, mean=mean, std=std))
+    writer = PredictionWriter(str(tmp_path), alpha=0.25)
+    writer.write_on_batch_end(trainer, None, {"labels": labels[None], "path": ["in/x.png"]},
+                              [0], {"image": image[None]}, 0, 0)
+    written = np.asarray(Image.open(tmp_path / "x.png_labels.png"))
+    assert written.tolist() == labels.tolist()
+    overlay = np.asarray(Image.open(tmp_path / "x.png_overlay.png")).astype(np.float64)
+    colours = np.array(palette, dtype=np.float64)[labels.numpy()]
+    expected = 0.75 * pixels.permute(1, 2, 0).numpy() + 0.25 * colours
+    assert np.abs(overlay - expected).max() <= 0.501  # rounded to 8 bits
 
 
 def test_classification_task(tmp_path) -> None:
