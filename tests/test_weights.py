@@ -95,7 +95,11 @@ class _RunsCode:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_pickle_that_runs_code_is_refused(tmp_path) -> None:
+def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch) -> None:
+    # torch >= 2.6 defaults to weights_only=True; the project allows older torch, whose default
+    # unpickled anything. This variable restores that default for calls that do not say.
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "payload": _RunsCode(str(marker))},
