@@ -167,13 +167,20 @@ def test_classification_task(tmp_path) -> None:
     trainer = _trainer(tmp_path, max_epochs=1)
     trainer.fit(task, datamodule=_Data())
     scores = trainer.validate(task, datamodule=_Data(), verbose=False)[0]
-    assert set(scores) == {"val/top1", "val/top2"}
+    assert set(scores) == {"val/top1"}  # no top-2 of two classes: it would always be 1.0
     writer = PredictionWriter(str(tmp_path / "out"))
     _trainer(tmp_path, callbacks=[writer]).predict(task, datamodule=_Data(),
                                                   return_predictions=False)
     rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()
     assert rows[0] == "path,rank,class,probability"
     assert len(rows) == 1 + 3 * 2  # three images, top-2 (two classes)
+
+
+@pytest.mark.parametrize(("num_classes", "logged"), [
+    (2, {"top1"}), (4, {"top1"}), (5, {"top1"}), (6, {"top1", "top5"}), (1000, {"top1", "top5"})])
+def test_top_k_only_below_the_number_of_classes(num_classes: int, logged: set[str]) -> None:
+    task = ClassificationTask(model="drn_d_tiny", num_classes=num_classes)
+    assert set(task.metrics["val"]) == set(task.metrics["test"]) == logged
 
 
 def test_default_palette_is_voc() -> None:
