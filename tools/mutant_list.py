@@ -265,8 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("load-prefix-guard", WEIGHTS,
            "k.startswith(prefix) for k in model_keys):",
            "False for k in model_keys):",
-           ("tests/test_weights.py", "tests/test_preprocessing.py", "tests/test_drn.py", "-k",
-            "load or checkpoint or prefix or wrapper"),
+           ("tests/test_weights.py",),
            "a prefix the model's own keys use (model. of a segmentation model) is not a wrapper"),
     # --- detection -----------------------------------------------------------------------
     Mutant("det-score-thresh-ignored", DETECTORS,
