@@ -8,7 +8,7 @@ prints a table: *killed* (a test failed), *survived* (no test noticed: a gap), *
 never modified. Before the mutants, the same tests run once on the unmutated copy: a failure
 there would make every mutant look killed, so the run stops.
 
-    python tools/mutants.py                 # every mutant (about 15 minutes on 2 cores)
+    python tools/mutants.py                 # every mutant (about 10 minutes on 2 cores)
     python tools/mutants.py --list          # the mutants and their tests, nothing run
     python tools/mutants.py --only mask-nearest slide-row-stride
 
