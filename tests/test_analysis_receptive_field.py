@@ -42,6 +42,16 @@ def test_strided_conv_then_conv_sees_7_pixels_with_jump_2() -> None:
     stage = last(nn.Sequential(conv(3, stride=2), conv(3)))
     assert (stage.rows.size, stage.rows.jump, stage.rows.padding) == (7, 2, 3)
     assert stage.cols.interval(4) == (5, 11)
+    assert stage.rows.offsets() == tuple(range(-3, 4))  # taps 2 apart, each reading 3 pixels
+
+
+def test_a_strided_1x1_conv_leaves_every_other_pixel_unread() -> None:
+    # A 1x1 conv at stride 2 (ResNet's projection shortcut) reads even pixels only; a 3x3 conv
+    # after it reads its neighbours 2 input pixels apart: offsets -2, 0, 2, holes at -1 and 1.
+    stage = last(nn.Sequential(conv(1, stride=2, padding=0), conv(3)))
+    assert (stage.rows.size, stage.rows.jump) == (5, 2)
+    assert stage.rows.offsets() == (-2, 0, 2)
+    assert stage.cols.holes() == (-1, 1)
 
 
 def test_three_dilated_convs_have_holes_at_odd_offsets() -> None:

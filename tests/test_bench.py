@@ -52,6 +52,42 @@ def test_json_schema_inference_and_training(capsys: pytest.CaptureFixture[str]) 
     assert set(report["train"]["memory_ratios"]) == {"drnet/drnet-no-checkpointing"}
 
 
+def _flops_by_hand(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """2 x multiply-adds of every conv and linear layer, from the shapes they ran at."""
+    total = 0
+
+    def count(module: torch.nn.Module, _inputs: object, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            kh, kw = module.kernel_size
+            total += 2 * out.numel() * module.in_channels // module.groups * kh * kw
+        else:
+            total += 2 * out.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def test_reported_numbers_are_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    """FLOPs against a count from the layer shapes; bf16 against fp32 must differ (a report
+    of 0 would mean the fast path was compared with itself); rates follow from the times."""
+    report = _bench_json(["resnet18", "--output-stride", "8", "--input", "32x48", "--batch",
+                          "2", "--precision", "bf16", "--no-memory"], capsys)
+    model = create_model("resnet18", output_stride=8).eval()
+    part = report["inference"]
+    assert part["flops"] == _flops_by_hand(model, torch.randn(2, 3, 32, 48))
+    assert 1e-4 < part["max_rel_diff_vs_eager_fp32"]["drnet"] < 3e-2
+    (result,) = part["results"]
+    assert result["median_s"] == pytest.approx(sum(result["samples_s"]) / 2)  # of two rounds
+    assert result["gflops_per_s"] == pytest.approx(part["flops"] / result["median_s"] / 1e9)
+    assert result["images_per_s"] == pytest.approx(2 / result["median_s"])
+
+
 def test_vs_torchvision_same_weights_same_outputs(capsys: pytest.CaptureFixture[str]) -> None:
     report = _bench_json(["resnet50", "--output-stride", "16", "--input", "48x48", "--vs",
                           "torchvision", "--no-memory"], capsys)

@@ -4,6 +4,8 @@ fixtures in the real on-disk layouts, and the checkpoint round trip on the synth
 from __future__ import annotations
 
 import csv
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,9 @@ CASES = {
 }
 
 
+CLASSIFICATION = {"imagenet_drn_c_26", "cifar10_resnet18_os8", "synthetic_classification"}
+
+
 def test_every_shipped_config_is_exercised() -> None:
     assert set(CASES) == set(list_configs())
 
@@ -61,8 +66,16 @@ def test_fast_dev_run(name: str, tmp_path: Path, request: pytest.FixtureRequest,
             "--trainer.fast_dev_run", "true", "--trainer.default_root_dir", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "step 1/1" in out  # one optimiser step ran (plain progress: stdout is not a tty)
-    assert "validation:" in out  # and one validation batch was scored
+    # one optimiser step ran (plain progress: stdout is not a tty) with a finite, positive loss
+    loss = re.search(r"^step 1/1 .* loss (\S+)", out, re.MULTILINE)
+    assert loss, out
+    assert 0 < float(loss[1]) < math.inf
+    # and one validation batch was scored with the task's own metric
+    monitor = ("val/map" if name.startswith("detection") else
+               "val/top1" if name in CLASSIFICATION else "val/mIoU")
+    value = re.search(rf"^epoch 0 validation: .*{monitor} (\S+)", out, re.MULTILINE)
+    assert value, out
+    assert 0 <= float(value[1]) <= 1
 
 
 def _metrics(root: Path) -> list[dict[str, str]]:

@@ -101,6 +101,21 @@ def test_random_scale_sizes_by_hand() -> None:
         RandomScale((0.0, 1.0))
 
 
+def test_mask_resampling_by_hand() -> None:
+    """Masks take the source pixel whose centre is nearest to each output pixel's centre
+    (nearest-exact): output pixel i of a 12 -> 6 downscale is centred on source coordinate
+    2i + 1 (pixel centres at half-integers), so rows and columns 1, 3, 5, ... survive; plain
+    nearest (floor(i * 2)) would keep 0, 2, 4, ... and shift labels by one source pixel. A 4 ->
+    6 upscale maps output i to source floor((i + 0.5) * 4 / 6): 0, 1, 1, 2, 3, 3 (nearest:
+    floor(i * 4 / 6) = 0, 0, 1, 2, 2, 3)."""
+    half = RandomScale((0.5, 0.5))(coordinate_sample(12, 12))["mask"] - OFFSET
+    odd = torch.arange(1, 12, 2)
+    assert torch.equal(half, odd[:, None] * 12 + odd[None, :])
+    up = RandomScale((1.5, 1.5))(coordinate_sample(4, 4))["mask"] - OFFSET
+    source = torch.tensor([0, 1, 1, 2, 3, 3])
+    assert torch.equal(up, source[:, None] * 4 + source[None, :])
+
+
 def test_eval_transforms_only_normalise() -> None:
     sample = coordinate_sample(9, 7)
     out = segmentation_eval_transforms(mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0))(sample)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from drnet import create_model
 from drnet.cli import main
 from drnet.configs import CONFIG_DIR
 from tests.fixtures import runs
@@ -47,5 +49,25 @@ def test_fit_validate_predict(tmp_path: Path) -> None:
     assert Image.open(out / "a.png_boxes.png").mode == "RGB"
     with (out / "detections.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert {Path(r["path"]).name for r in rows} <= {"a.png", "b b.png"}
-    assert all(r["class"] in ("square", "disc", "triangle") for r in rows)
+    # The rows are what the checkpoint's network finds on each file read as [0, 1] floats
+    # (the detector normalises itself), in the file's own pixels: rebuilt here without
+    # Lightning, one image at a time as predict batches them.
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    hp = state["hyper_parameters"]
+    model = create_model(hp["model"], num_classes=hp["num_classes"], min_size=64, max_size=96,
+                         **hp["model_kwargs"])
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    names = ["background", "square", "disc", "triangle"]
+    for name in ("a.png", "b b.png"):
+        image = torch.from_numpy(np.asarray(Image.open(images / name))).permute(2, 0, 1) / 255
+        with torch.no_grad():
+            expected = model.eval()([image])[0]
+        got = [r for r in rows if Path(r["path"]).name == name]
+        assert len(got) == len(expected["boxes"]) > 0, name
+        for row, box, score, label in zip(got, expected["boxes"].tolist(),
+                                          expected["scores"].tolist(),
+                                          expected["labels"].tolist(), strict=True):
+            assert (int(row["label"]), row["class"]) == (label, names[label])
+            assert float(row["score"]) == pytest.approx(score, abs=1e-4)
+            assert [float(row[k]) for k in ("x1", "y1", "x2", "y2")] == pytest.approx(
+                box, abs=0.051)

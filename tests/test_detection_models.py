@@ -57,15 +57,27 @@ def test_levels_and_anchors_follow_the_stride(name: str) -> None:
     ("retinanet_resnet50_fpn", "retinanet_resnet50_fpn"),
     ("fcos_resnet50_fpn", "fcos_resnet50_fpn")])
 def test_resnet50_fpn_models_are_torchvisions(name: str, reference: str) -> None:
-    """Same state-dict keys and shapes, and with the same weights the same detections: a
-    torchvision COCO checkpoint loads into drnet's model (with ``norm_layer="frozenbn"``)."""
+    """Same state-dict keys and shapes, and with the same weights the same pyramid and the same
+    detections: a torchvision COCO checkpoint loads into drnet's model (with
+    ``norm_layer="frozenbn"``). The score threshold is 0: at initialisation RetinaNet's and
+    FCOS's class prior keeps every score below the default 0.05, and empty outputs would agree
+    whatever the backbone computed."""
+    threshold = {"box_score_thresh": 0.0} if name.startswith("fasterrcnn") else {
+        "score_thresh": 0.0, "detections_per_img": 100}  # torchvision's RetinaNet keeps 300
+    torch.manual_seed(0)
     theirs = getattr(detection, reference)(weights=None, weights_backbone=None, num_classes=5,
-                                           min_size=64, max_size=64).eval()
-    ours = create_model(name, num_classes=5, min_size=64, max_size=64).eval()
+                                           min_size=64, max_size=64, **threshold).eval()
+    ours = create_model(name, num_classes=5, min_size=64, max_size=64, score_thresh=0.0).eval()
     ours.load_state_dict(theirs.state_dict())  # strict: identical layout
     images = [torch.rand(3, 64, 64), torch.rand(3, 48, 64)]
     with torch.no_grad():
+        batch = torch.rand(1, 3, 64, 64)
+        ours_maps, their_maps = ours.backbone(batch), theirs.backbone(batch)
+        assert list(ours_maps) == list(their_maps)
+        for level, their_map in their_maps.items():
+            torch.testing.assert_close(ours_maps[level], their_map, msg=level)
         for a, b in zip(ours(images), theirs(images), strict=True):
+            assert len(b["boxes"]) == 100  # something to compare
             for key in ("boxes", "scores", "labels"):
                 torch.testing.assert_close(a[key], b[key])
 
@@ -102,7 +114,9 @@ def test_bad_arguments_name_what_is_expected() -> None:
 @pytest.mark.parametrize("name", ["fasterrcnn_resnet18_dc5", "fasterrcnn_drn_d_tiny_fpn",
                                   "retinanet_drn_d_tiny", "fcos_drn_d_tiny_fpn"])
 def test_train_and_eval_forward(name: str) -> None:
-    model = create_model(name, num_classes=3, min_size=64, max_size=96)
+    # score_thresh 0: at initialisation the class prior keeps RetinaNet/FCOS scores below the
+    # default threshold, and the box checks below would loop over nothing
+    model = create_model(name, num_classes=3, min_size=64, max_size=96, score_thresh=0.0)
     images = [torch.rand(3, 64, 80), torch.rand(3, 50, 64)]
     targets = [{"boxes": torch.tensor([[4.0, 6.0, 30.0, 40.0], [40.0, 10.0, 60.0, 20.0]]),
                 "labels": torch.tensor([1, 2])},
@@ -116,6 +130,7 @@ def test_train_and_eval_forward(name: str) -> None:
     with torch.no_grad():
         out = model(images)
     for o, image in zip(out, images, strict=True):  # boxes in the input's own pixels
+        assert o["boxes"].shape[0] > 0
         assert o["boxes"].shape[1] == 4
         assert (o["boxes"][:, 2] <= image.shape[2]).all()
         assert (o["boxes"][:, 3] <= image.shape[1]).all()

@@ -4,6 +4,8 @@ relative, the issue's bound)."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,22 @@ import torch
 
 from drnet import create_model
 from drnet.cli import main
-from drnet.fast.export import TOLERANCE, export_model
+from drnet.fast.export import TOLERANCE, ExportCheckError, export_model
+from tests.fixtures.models import random_norm_stats
+
+
+def _load(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Each format's own loader, not drnet's: what a deployment would run."""
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return lambda x: torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+    if fmt == "torchscript":
+        with warnings.catch_warnings():  # torch.jit is deprecated in torch 2.14
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path))
+    return torch.export.load(str(path)).module()
 
 
 @pytest.mark.parametrize(("name", "fmt"), [
@@ -20,12 +37,46 @@ from drnet.fast.export import TOLERANCE, export_model
     ("drnseg_d_tiny", "torchscript"),
 ])
 def test_round_trip_at_two_sizes(name: str, fmt: str, tmp_path: Path) -> None:
-    model = create_model(name, num_classes=3).eval()
+    torch.manual_seed(0)
+    model = random_norm_stats(create_model(name, num_classes=3)).eval()
     report = export_model(model, tmp_path / f"model.{fmt}", fmt, input_size=(64, 80),
                           check_sizes=[(64, 80), (45, 37)])
-    assert report.path.is_file()
+    assert report.path == tmp_path / f"model.{fmt}"
     assert set(report.errors) == {"64x80", "45x37"}
-    assert all(err <= TOLERANCE for err in report.errors.values()), report.errors
+    # The written file, loaded here, computes the eager function at the export size and at an
+    # odd size it never saw.
+    exported = _load(report.path, fmt)
+    for size in ((64, 80), (45, 37), (33, 50)):
+        x = torch.randn(1, 3, *size)  # the batch size is fixed at export
+        with torch.no_grad():
+            expected = model(x)
+            got = exported(x)
+        assert got.shape == expected.shape
+        scale = float(expected.abs().max())
+        torch.testing.assert_close(got, expected, rtol=0, atol=TOLERANCE * scale)
+
+
+class _ExportsAnotherFunction(torch.nn.Module):
+    """Doubles its output only while being exported or traced: a stand-in for any export that
+    silently computes something else, which the check must catch by running the file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if torch.compiler.is_exporting() or torch.jit.is_tracing():
+            return y * 2
+        return y
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # trace's own check notices
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "exported-program"])
+def test_the_check_runs_the_exported_file(fmt: str, tmp_path: Path) -> None:
+    with pytest.raises(ExportCheckError, match="differs from the eager model"):
+        export_model(_ExportsAnotherFunction(), tmp_path / f"double.{fmt}", fmt,
+                     input_size=(8, 8), check_sizes=[(8, 8), (5, 7)])
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated in 2.14

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
 
 from drnet import create_model, list_models
 from drnet.fast import count_batchnorms, fold_batchnorm
@@ -100,6 +101,30 @@ def test_untraceable_parts_are_folded_child_by_child() -> None:
     assert count_batchnorms(folded) == 0
     x = torch.randn(1, 3, 8, 8)
     assert relative_error(folded(x), model(x)) < 1e-5
+
+
+@pytest.mark.parametrize("norm_type", [nn.BatchNorm2d, FrozenBatchNorm2d])
+@pytest.mark.parametrize("conv_bias", [False, True])
+def test_folded_weights_by_hand(norm_type: type[nn.Module], conv_bias: bool) -> None:
+    """The BN formula y = gamma * (z - mean) / sqrt(var + eps) + beta absorbed into z = w * x + b:
+    w' = w * s and b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps). A large eps and
+    small variances make a fold that drops eps (or the conv's bias, or beta) visibly wrong."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1, bias=conv_bias)
+    norm = norm_type(3, eps=0.5)
+    with torch.no_grad():
+        norm.running_mean.copy_(torch.tensor([0.3, -0.2, 0.1]))
+        norm.running_var.copy_(torch.tensor([0.01, 0.2, 0.05]))
+        norm.weight.copy_(torch.tensor([1.5, -0.7, 0.4]))
+        norm.bias.copy_(torch.tensor([0.25, -1.0, 0.5]))
+    model = nn.Sequential(conv, norm).eval()
+    folded = fold_batchnorm(model)
+    assert isinstance(folded[1], nn.Identity)
+    scale = torch.tensor([1.5, -0.7, 0.4]) / torch.tensor([0.51, 0.7, 0.55]).sqrt()
+    bias = conv.bias.detach() if conv_bias else torch.zeros(3)
+    torch.testing.assert_close(folded[0].weight, conv.weight.detach() * scale.view(3, 1, 1, 1))
+    torch.testing.assert_close(folded[0].bias, (bias - torch.tensor([0.3, -0.2, 0.1])) * scale
+                               + torch.tensor([0.25, -1.0, 0.5]))
 
 
 def test_not_a_module_is_refused() -> None:

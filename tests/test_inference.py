@@ -39,6 +39,60 @@ def test_overlapping_windows_average_to_whole_for_a_pointwise_model() -> None:
         torch.testing.assert_close(predict_sliding(model, x, crop, stride), whole)
 
 
+class _WindowMean(nn.Module):
+    """Every output pixel is the mean of the whole input window, per channel: the answer
+    depends on where each window lies, so a wrong tiling cannot pass (unlike a 1x1 conv)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x.mean(dim=(-2, -1), keepdim=True).expand_as(x)
+
+
+@torch.no_grad()
+def test_sliding_windows_by_hand() -> None:
+    """A 10x13 image, 4x6 windows stepping 3 rows and 4 columns: row starts 0, 3 and 6 (the
+    last flush with the bottom), column starts 0, 4 and 7 (flush with the right)."""
+    model = _WindowMean()
+    x = torch.randn(2, 3, 10, 13)
+    got = predict_sliding(model, x, (4, 6), (3, 4))
+    assert model.calls == 9
+
+    def probs(top: int, left: int) -> torch.Tensor:  # one window's softmax, (N, C, 1, 1)
+        return x[..., top:top + 4, left:left + 6].mean(dim=(-2, -1), keepdim=True).softmax(1)
+
+    # pixel (0, 0): window (0, 0) only; (4, 5): rows 3-6 and columns 0-5 or 4-9;
+    # (6, 7): rows 3-6 or 6-9 and columns 4-9 or 7-12 (four windows)
+    torch.testing.assert_close(got[..., 0:1, 0:1], probs(0, 0))
+    torch.testing.assert_close(got[..., 4:5, 5:6], (probs(3, 0) + probs(3, 4)) / 2)
+    torch.testing.assert_close(got[..., 6:7, 7:8],
+                               (probs(3, 4) + probs(3, 7) + probs(6, 4) + probs(6, 7)) / 4)
+    total, count = torch.zeros(2, 3, 10, 13), torch.zeros(10, 13)
+    for top in (0, 3, 6):
+        for left in (0, 4, 7):
+            total[..., top:top + 4, left:left + 6] += probs(top, left)
+            count[top:top + 4, left:left + 6] += 1
+    torch.testing.assert_close(got, total / count)
+    config = InferenceConfig(mode="slide", crop_size=(4, 6), stride=(3, 4))
+    torch.testing.assert_close(segment(model, x, config), total / count)
+
+
+@torch.no_grad()
+def test_a_window_larger_than_the_image_sees_zero_padding() -> None:
+    """A 3x5 image in a 4x8 window: padded with zeros (the mean colour after normalisation)
+    at the bottom and right, so the window mean is the image's sum over 32 pixels."""
+    model = _WindowMean()
+    x = torch.randn(1, 2, 3, 5)
+    got = predict_sliding(model, x, (4, 8), (2, 8))
+    assert model.calls == 1
+    assert got.shape == (1, 2, 3, 5)
+    expected = (x.sum(dim=(-2, -1), keepdim=True) / 32).softmax(1).expand(1, 2, 3, 5)
+    torch.testing.assert_close(got, expected)
+
+
 @torch.no_grad()
 def test_single_scale_without_flip_is_whole() -> None:
     model = create_model("drnseg_d_22", num_classes=3).eval()

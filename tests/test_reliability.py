@@ -174,9 +174,13 @@ class _RunsCode:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_resuming_from_a_malicious_checkpoint_is_refused(tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]
-                                                         ) -> None:
+def test_resuming_from_a_malicious_checkpoint_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # As torch < 2.6 (allowed by the project): a torch.load that does not ask for weights_only
+    # unpickles anything, so every read on this path must ask.
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     marker = tmp_path / "pwned"
     evil = tmp_path / "last.ckpt"
     torch.save({"state_dict": {}, "epoch": 0, "payload": _RunsCode(str(marker))}, evil)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -140,18 +141,46 @@ def test_prediction_writer_writes_label_and_overlay_pngs(tmp_path) -> None:
     assert set(np.asarray(label).ravel().tolist()) <= {0, 1}
 
 
+def test_segmentation_files_hold_the_labels_and_the_palette_blend(tmp_path) -> None:
+    """By hand: the label PNG is the class ids; the overlay is the *input* pixels (the batch
+    holds them normalised, so the writer must undo ``(x / 255 - mean) / std``) blended with
+    each label's palette colour, ``(1 - alpha) * pixel + alpha * colour``."""
+    labels = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0], [1, 1, 2, 2]])
+    pixels = torch.tensor(np.random.default_rng(0).integers(0, 256, (3, 3, 4)), dtype=torch.uint8)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
+    image = (pixels / 255 - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    palette = [(10, 20, 30), (200, 100, 0), (0, 255, 64), (255, 255, 255)]
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(palette=palette, mean=mean, std=std))
+    writer = PredictionWriter(str(tmp_path), alpha=0.25)
+    writer.write_on_batch_end(trainer, None, {"labels": labels[None], "path": ["in/x.png"]},
+                              [0], {"image": image[None]}, 0, 0)
+    written = np.asarray(Image.open(tmp_path / "x.png_labels.png"))
+    assert written.tolist() == labels.tolist()
+    overlay = np.asarray(Image.open(tmp_path / "x.png_overlay.png")).astype(np.float64)
+    colours = np.array(palette, dtype=np.float64)[labels.numpy()]
+    expected = 0.75 * pixels.permute(1, 2, 0).numpy() + 0.25 * colours
+    assert np.abs(overlay - expected).max() <= 0.501  # rounded to 8 bits
+
+
 def test_classification_task(tmp_path) -> None:
     task = ClassificationTask(model="resnet18", num_classes=2, lr=0.01)
     trainer = _trainer(tmp_path, max_epochs=1)
     trainer.fit(task, datamodule=_Data())
     scores = trainer.validate(task, datamodule=_Data(), verbose=False)[0]
-    assert set(scores) == {"val/top1", "val/top2"}
+    assert set(scores) == {"val/top1"}  # no top-2 of two classes: it would always be 1.0
     writer = PredictionWriter(str(tmp_path / "out"))
     _trainer(tmp_path, callbacks=[writer]).predict(task, datamodule=_Data(),
                                                   return_predictions=False)
     rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()
     assert rows[0] == "path,rank,class,probability"
     assert len(rows) == 1 + 3 * 2  # three images, top-2 (two classes)
+
+
+@pytest.mark.parametrize(("num_classes", "logged"), [
+    (2, {"top1"}), (4, {"top1"}), (5, {"top1"}), (6, {"top1", "top5"}), (1000, {"top1", "top5"})])
+def test_top_k_only_below_the_number_of_classes(num_classes: int, logged: set[str]) -> None:
+    task = ClassificationTask(model="drn_d_tiny", num_classes=num_classes)
+    assert set(task.metrics["val"]) == set(task.metrics["test"]) == logged
 
 
 def test_default_palette_is_voc() -> None:

@@ -44,6 +44,23 @@ def test_safetensors_and_wrappers(tmp_path, resnet18_file) -> None:
         torch.testing.assert_close(model.fc.weight, state["fc.weight"])
 
 
+def test_a_model_whose_own_keys_start_like_a_wrapper_keeps_them(tmp_path) -> None:
+    """``model.`` is stripped as a Lightning task's prefix only when the model's own keys do
+    not start with it: a module holding the network as ``.model`` loads its own checkpoint."""
+
+    class Holder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = create_model("drn_d_tiny", num_classes=3)
+
+    saved = Holder()
+    torch.save(saved.state_dict(), tmp_path / "holder.pth")
+    fresh = Holder()
+    report = load_pretrained(fresh, tmp_path / "holder.pth")
+    assert "model.fc.weight" in report.loaded
+    torch.testing.assert_close(fresh.model.fc.weight, saved.model.fc.weight)
+
+
 def test_classifier_of_another_size_is_dropped_with_a_warning(resnet18_file) -> None:
     path, state = resnet18_file
     with pytest.warns(UserWarning, match="classifier .* does not match"):
@@ -95,7 +112,11 @@ class _RunsCode:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_pickle_that_runs_code_is_refused(tmp_path) -> None:
+def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch) -> None:
+    # torch >= 2.6 defaults to weights_only=True; the project allows older torch, whose default
+    # unpickled anything. This variable restores that default for calls that do not say.
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "payload": _RunsCode(str(marker))},
@@ -119,6 +140,12 @@ def test_in_chans_adaptation_keeps_the_grey_response(resnet18_file) -> None:
         torch.testing.assert_close(grey(x), rgb(x.expand(-1, 3, -1, -1)), rtol=1e-4, atol=1e-4)
     five = create_model("resnet18", pretrained=path, in_chans=5)
     assert five.conv1.weight.shape == (64, 5, 7, 7)
+    # Six channels repeat RGB twice at half weight: a grey image gets the RGB response exactly
+    # (five channels, R G B R G at 3/5, only approximately, as timm's adapt_input_conv).
+    six = create_model("resnet18", pretrained=path, in_chans=6).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(six(x.expand(-1, 6, -1, -1)), rgb(x.expand(-1, 3, -1, -1)),
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_features_only_model_loads_a_full_checkpoint(resnet18_file) -> None:

@@ -1,4 +1,5 @@
-"""``ClassificationTask``: image classification with top-1/top-5 accuracy."""
+"""``ClassificationTask``: image classification with top-1 and top-5 accuracy (top-5 only with
+more than five classes)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from drnet.models import Backbone, create_model
 from drnet.tasks.fast_paths import Predictor
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 from drnet.tasks.preprocessing import RecordsPreprocessing
+
+TOP_K = (1, 5)  # accuracies logged as val/top1, val/top5 (test/ likewise)
 
 
 class ClassificationTask(RecordsPreprocessing, L.LightningModule):
@@ -60,10 +63,11 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
         prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
         self.predictor = Predictor(fast_predict, predict_dtype)
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
-        top5 = min(5, num_classes)
-        self.metrics = {stage: {"top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
-                                f"top{top5}": MulticlassAccuracy(num_classes, top_k=top5,
-                                                                 average="micro")}
+        # Top-k is logged only for k < num_classes: with k >= num_classes every target is in
+        # the top k and the "accuracy" is 1.0 whatever the model does.
+        self.metrics = {stage: {f"top{k}": MulticlassAccuracy(num_classes, top_k=k,
+                                                              average="micro")
+                                for k in TOP_K if k == 1 or k < num_classes}
                         for stage in ("val", "test")}
         for stage, metrics in self.metrics.items():  # register as submodules (device moves)
             for name, metric in metrics.items():
