@@ -9,10 +9,12 @@ blocked layouts) run fp32 faster than eager PyTorch, and they are the route to i
 from __future__ import annotations
 
 import importlib.util
+from typing import Literal
 
 import torch
 from torch import nn
 
+Engine = Literal["auto", "torch", "onnxruntime", "openvino"]
 ENGINES = ("auto", "torch", "onnxruntime", "openvino")
 # What "auto" tries on a CPU, fastest first as measured (README, Speed: fp32 rows).
 AUTO_ORDER = ("onnxruntime", "openvino")
