@@ -11,13 +11,17 @@ further; ``engine="auto"`` picks the fastest one installed.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from drnet.fast.engines import choose_engine
 from drnet.fast.fold import fold_batchnorm
+
+if TYPE_CHECKING:
+    from drnet.fast.quantize import QuantizeConfig
 
 DTYPES = {None: None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -82,7 +86,9 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
                            dtype: str | torch.dtype | None = None,
                            compile: bool | str | dict[str, Any] = False,
                            space_to_batch: bool = False, engine: str = "auto",
-                           static_shapes: int = 4, threads: int | None = None) -> FastInference:
+                           static_shapes: int = 4, threads: int | None = None,
+                           int8_calibration: Iterable[Any] | None = None,
+                           quantize: QuantizeConfig | None = None) -> FastInference:
     """A fast, eval-mode copy of ``model`` for prediction (``model`` itself is not changed).
 
     - ``fold_bn``: fold batch norm into the preceding convs (fp32 results equal within ~1e-6
@@ -102,19 +108,30 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
       (batch, height and width dynamic), checked against it at an odd size when built, with
       ``threads`` threads (default torch's) and ``static_shapes`` input shapes compiled for
       exactly their shape (the first ones seen; later ones run the dynamic graph).
+    - ``int8_calibration``: normalised image batches (a DataLoader of a drnet DataModule, or
+      tensors): run int8, quantized with ``quantize`` (:mod:`drnet.fast.quantize`: static,
+      per-channel QDQ; first conv, post-pooling layers and classifier kept in fp32) in an
+      engine (``"auto"``: ONNX Runtime, then OpenVINO).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     dtype = parse_dtype(dtype)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    int8 = int8_calibration is not None
     engine = choose_engine(engine, model, device=device, dtype=dtype, compile=compile,
-                           space_to_batch=space_to_batch)
+                           space_to_batch=space_to_batch, int8=int8)
     model = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
     if engine != "torch":
-        from drnet.fast.engines.build import build_runner
+        from drnet.fast.engines.build import build_runner, make_runner
 
-        runner = build_runner(engine, model, dtype=dtype, threads=threads,
-                              static_shapes=static_shapes)
+        if int8:
+            from drnet.fast.quantize import quantize as quantize_model
+
+            graph = quantize_model(model, int8_calibration, quantize).graph
+            runner = make_runner(engine, graph, threads=threads, static_shapes=static_shapes)
+        else:
+            runner = build_runner(engine, model, dtype=dtype, threads=threads,
+                                  static_shapes=static_shapes)
         for p in model.parameters():
             p.requires_grad_(False)
         return FastInference(model, channels_last=False, dtype=dtype, engine=engine,

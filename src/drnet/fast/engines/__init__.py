@@ -18,6 +18,7 @@ Engine = Literal["auto", "torch", "onnxruntime", "openvino"]
 ENGINES = ("auto", "torch", "onnxruntime", "openvino")
 # What "auto" tries on a CPU, fastest first as measured (README, Speed: fp32 rows).
 AUTO_ORDER = ("onnxruntime", "openvino")
+AUTO_ORDER_INT8 = ("onnxruntime", "openvino")
 # engine -> (module it imports, the pip extra that installs it)
 PACKAGES = {"onnxruntime": ("onnxruntime", "onnxruntime"), "openvino": ("openvino", "openvino")}
 
@@ -56,21 +57,31 @@ def takes_image_tensor(model: nn.Module) -> bool:
 
 def choose_engine(engine: str, model: nn.Module, *, device: torch.device | str = "cpu",
                   dtype: torch.dtype | None = None, compile: object = False,
-                  space_to_batch: bool = False) -> str:
+                  space_to_batch: bool = False, int8: bool = False) -> str:
     """The engine that runs ``model``: ``engine`` itself after checking that it applies, or for
-    ``"auto"`` the first installed of :data:`AUTO_ORDER` where one applies (fp32 on a CPU, an
-    image-tensor model, no torch-only option), else ``"torch"``."""
+    ``"auto"`` the first installed of :data:`AUTO_ORDER` (:data:`AUTO_ORDER_INT8` for ``int8``)
+    where one applies (fp32 or int8 on a CPU, an image-tensor model, no torch-only option),
+    else ``"torch"`` (int8 has no torch engine: then an error names the extra)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     torch_only = [name for name, used in (("compile", compile), ("space_to_batch", space_to_batch))
                   if used]
     device = torch.device(device)
+    if int8 and dtype is not None:
+        raise EngineNotApplicableError(f"int8 and dtype {dtype} exclude each other")
     if engine == "auto":
-        if device.type != "cpu" or dtype is not None or torch_only or not takes_image_tensor(
+        order = AUTO_ORDER_INT8 if int8 else AUTO_ORDER
+        if int8:
+            engine = next((e for e in order if installed(e)), order[0])
+        elif device.type != "cpu" or dtype is not None or torch_only or not takes_image_tensor(
                 model):
             return "torch"
-        return next((e for e in AUTO_ORDER if installed(e)), "torch")
+        else:
+            return next((e for e in order if installed(e)), "torch")
     if engine == "torch":
+        if int8:
+            raise EngineNotApplicableError("int8 runs in engine='onnxruntime' or 'openvino' "
+                                           "(drnet.fast.quantize), not in engine='torch'")
         return engine
     if not takes_image_tensor(model):
         raise EngineNotApplicableError(
@@ -86,5 +97,7 @@ def choose_engine(engine: str, model: nn.Module, *, device: torch.device | str =
         raise EngineNotApplicableError(
             f"engine={engine!r} runs fp32{' or bf16' if engine == 'openvino' else ''} (int8 "
             f"through drnet.fast.quantize), got dtype {dtype}; use engine='torch' for it")
+    if int8:
+        require("onnxruntime")  # the quantizer, whichever engine runs the result
     require(engine)
     return engine
