@@ -183,7 +183,12 @@ def _inference(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x:
             checks["torchvision"] = relative_error(twin(x), reference)
             candidates["torchvision"] = _in_inference_mode(twin, x)
             torch_runs.add("torchvision")
-        for peer in (p for p in config.vs if p != "torchvision"):
+        if "eager" in config.vs:
+            candidates["eager"] = _in_inference_mode(model, x)
+            labels["eager"] = "drnet's model as built, eager fp32 NCHW, batch norm unfolded"
+            checks["eager"] = 0.0
+            torch_runs.add("eager")
+        for peer in (p for p in config.vs if p in ("onnxruntime", "openvino")):
             say(f"{peer}: exporting and compiling")
             run, labels[peer] = engine_peer(peer, model)
             array = x.detach().cpu().contiguous().numpy()

@@ -17,7 +17,9 @@ from torch import nn
 from drnet.fast.engines import require
 from drnet.fast.engines.onnx_graph import INPUT, export_graph
 
-PEERS = ("torchvision", "onnxruntime", "openvino")
+# "eager": drnet's own model as built, eager fp32 NCHW with batch norm: the baseline for models
+# torchvision does not have (DRNs), computing what torchvision's eager model would.
+PEERS = ("eager", "torchvision", "onnxruntime", "openvino")
 LABELS = {"onnxruntime": "ONNX Runtime {version} CPU EP, fp32, drnet's ONNX export, defaults",
           "openvino": "OpenVINO {version} CPU, fp32 (f32 hint), LATENCY hint, drnet's ONNX "
                       "export"}
