@@ -128,3 +128,6 @@ def test_gpu_script_runs_end_to_end_in_cpu_smoke_mode(tmp_path: Path) -> None:
             tolerance = 1e-4 if "fp32" in r["run"] else 3e-2
             assert r["max_rel_diff_vs_eager_fp32"] < tolerance, r
     assert {r["name"] for r in report["train"]["results"]} == {"drnet", "drnet-no-checkpointing"}
+    assert [r["run"] for r in report["sliding"]["results"]] == [
+        "fp32 window_batch=1", "fp32 window_batch=4", "bf16 window_batch=1",
+        "bf16 window_batch=4"]
