@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "model without it is timed alongside")
     parser.add_argument("--vs", default="", metavar="PEER[,PEER...]",
                         help="also run these on the same weights and input, interleaved: "
-                             "eager (drnet's model as built, eager NCHW fp32), torchvision (its "
+                             "drnet-torch (drnet's fast path in PyTorch), eager (drnet's model "
+                             "as built, eager NCHW fp32), torchvision (its "
                              "model of the same architecture, eager), "
                              "onnxruntime, openvino (drnet's ONNX export, engine defaults, fp32)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds (default 1)")

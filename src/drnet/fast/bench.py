@@ -9,6 +9,7 @@ returned as one JSON-able dict (``SCHEMA``) that the CLI prints as tables or as 
 from __future__ import annotations
 
 import copy
+import os
 import platform
 import statistics
 from collections.abc import Callable
@@ -120,7 +121,16 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
         report["inference"] = _inference(config, model, twin, x, device, say)
     if "train" in config.modes:
         report["train"] = _train(config, model, twin, x, device, say)
+    report["load_average_end"] = _load_average()
     return report
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the (shared) machine was."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -132,7 +142,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     return {"device": device.type, "device_name": name, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "bf16_native": bf16,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            **_engine_versions()}
+            "load_average_start": _load_average(), **_engine_versions()}
 
 
 def _engine_versions() -> dict[str, str | None]:
@@ -183,6 +193,13 @@ def _inference(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x:
             checks["torchvision"] = relative_error(twin(x), reference)
             candidates["torchvision"] = _in_inference_mode(twin, x)
             torch_runs.add("torchvision")
+        if "drnet-torch" in config.vs:
+            own = optimize_for_inference(model, fold_bn=config.fold_bn,
+                                         channels_last=config.channels_last, engine="torch")
+            candidates["drnet-torch"] = (lambda f: lambda: f(x))(own)
+            labels["drnet-torch"] = "drnet, engine torch, fp32, channels_last, BN folded, eager"
+            checks["drnet-torch"] = relative_error(own(x), reference)
+            torch_runs.add("drnet-torch")
         if "eager" in config.vs:
             candidates["eager"] = _in_inference_mode(model, x)
             labels["eager"] = "drnet's model as built, eager fp32 NCHW, batch norm unfolded"

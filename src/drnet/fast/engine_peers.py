@@ -19,7 +19,9 @@ from drnet.fast.engines.onnx_graph import INPUT, export_graph
 
 # "eager": drnet's own model as built, eager fp32 NCHW with batch norm: the baseline for models
 # torchvision does not have (DRNs), computing what torchvision's eager model would.
-PEERS = ("eager", "torchvision", "onnxruntime", "openvino")
+# "drnet-torch": drnet's fast path in PyTorch itself (BN folded, channels_last), as before
+# engines existed.
+PEERS = ("drnet-torch", "eager", "torchvision", "onnxruntime", "openvino")
 LABELS = {"onnxruntime": "ONNX Runtime {version} CPU EP, fp32, drnet's ONNX export, defaults",
           "openvino": "OpenVINO {version} CPU, fp32 (f32 hint), LATENCY hint, drnet's ONNX "
                       "export"}
