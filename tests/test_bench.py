@@ -76,7 +76,10 @@ def test_vs_engines_and_int8_side_by_side(capsys: pytest.CaptureFixture[str]) ->
     assert [r["name"] for r in part["results"]] == ["drnet", *peers]
     assert set(part["time_ratios"]) == {f"{p}/drnet" for p in peers}
     assert "int8" in part["results"][0]["label"]
-    assert "engine onnxruntime (auto)" in part["results"][0]["label"]
+    from drnet.fast.engines import AUTO_ORDER_INT8
+
+    auto = next(e for e in AUTO_ORDER_INT8 if installed(e))
+    assert f"engine {auto} (auto)" in part["results"][0]["label"]
     for peer in peers:  # fp32 peers on the same weights and input
         assert part["max_rel_diff_vs_eager_fp32"][peer] < 1e-4
     assert part["max_rel_diff_vs_eager_fp32"]["drnet"] < 0.2  # int8 of random weights

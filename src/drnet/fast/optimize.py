@@ -86,7 +86,7 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
                            dtype: str | torch.dtype | None = None,
                            compile: bool | str | dict[str, Any] = False,
                            space_to_batch: bool = False, engine: str = "auto",
-                           static_shapes: int = 4, threads: int | None = None,
+                           static_shapes: int | None = None, threads: int | None = None,
                            int8_calibration: Iterable[Any] | None = None,
                            quantize: QuantizeConfig | None = None) -> FastInference:
     """A fast, eval-mode copy of ``model`` for prediction (``model`` itself is not changed).
@@ -104,14 +104,14 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
       (:mod:`drnet.fast.space_to_batch`); exact, but slower on CPUs (see README).
     - ``engine``: ``"torch"``, ``"onnxruntime"`` (extra ``onnx``), ``"openvino"`` (extra
       ``openvino``; fp32 or bf16) or ``"auto"``: on a CPU in fp32 the fastest installed engine
-      (ONNX Runtime, then OpenVINO), else torch. An engine runs the folded model's ONNX export
+      (OpenVINO, then ONNX Runtime), else torch. An engine runs the folded model's ONNX export
       (batch, height and width dynamic), checked against it at an odd size when built, with
       ``threads`` threads (default torch's) and ``static_shapes`` input shapes compiled for
       exactly their shape (the first ones seen; later ones run the dynamic graph).
     - ``int8_calibration``: normalised image batches (a DataLoader of a drnet DataModule, or
       tensors): run int8, quantized with ``quantize`` (:mod:`drnet.fast.quantize`: static,
       per-channel QDQ; first conv, post-pooling layers and classifier kept in fp32) in an
-      engine (``"auto"``: ONNX Runtime, then OpenVINO).
+      engine (``"auto"``: OpenVINO, then ONNX Runtime).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")

@@ -11,6 +11,9 @@ from drnet.fast.engines.runner import EngineRunner
 
 CHECK_TOLERANCE = 1e-4  # fp32: max |engine - torch| / max |torch|, the export's bound
 CHECK_SIZE = (1, 45, 61)  # batch, height, width: odd, unlike the traced 2x64x64
+# Shapes compiled for exactly their size, by default (benchmarks/engine_shapes.py): OpenVINO
+# ran them 1-3 % faster than its dynamic graph; ONNX Runtime ran them slower.
+STATIC_SHAPES = {"onnxruntime": 0, "openvino": 4}
 
 
 class EngineCheckError(RuntimeError):
@@ -18,8 +21,11 @@ class EngineCheckError(RuntimeError):
 
 
 def make_runner(engine: str, graph: OnnxGraph, *, dtype: torch.dtype | None = None,
-                threads: int | None = None, static_shapes: int = 0) -> EngineRunner:
-    """The runner of ``engine`` for an exported graph (fp32, or bf16 for OpenVINO)."""
+                threads: int | None = None, static_shapes: int | None = None) -> EngineRunner:
+    """The runner of ``engine`` for an exported graph (fp32, or bf16 for OpenVINO);
+    ``static_shapes`` defaults to :data:`STATIC_SHAPES`."""
+    if static_shapes is None:
+        static_shapes = STATIC_SHAPES.get(engine, 0)
     if engine == "onnxruntime":
         from drnet.fast.engines.onnxruntime import OnnxRuntimeRunner
 
@@ -34,7 +40,7 @@ def make_runner(engine: str, graph: OnnxGraph, *, dtype: torch.dtype | None = No
 
 
 def build_runner(engine: str, model: nn.Module, *, dtype: torch.dtype | None = None,
-                 threads: int | None = None, static_shapes: int = 0,
+                 threads: int | None = None, static_shapes: int | None = None,
                  check: bool = True) -> EngineRunner:
     """Export ``model``, compile it with ``engine`` and (fp32) check it at :data:`CHECK_SIZE`:
     a graph that traced a size-dependent branch fails here, not in a user's results."""
