@@ -89,7 +89,7 @@ def choose_engine(engine: str, model: nn.Module, *, device: torch.device | str =
     if not takes_image_tensor(model):
         raise EngineNotApplicableError(
             f"engine={engine!r} runs models that take an image tensor; {type(model).__name__} "
-            f"takes a list of images (use engine='torch', or drnet export for an ONNX file)")
+            f"takes a list of images and resizes them inside the model (use engine='torch')")
     if device.type != "cpu":
         raise EngineNotApplicableError(f"engine={engine!r} runs on the CPU here, got device "
                                        f"{device}; use engine='torch' on {device.type}")
