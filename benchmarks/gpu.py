@@ -3,9 +3,12 @@
 For DRN-D-22 and DRN-D-105 segmentation and ResNet-50 at output stride 8, all at 1x3x1024x2048:
 torchvision (where it has the architecture) against drnet, native against space-to-batch,
 fp32 against bf16, all channels_last, interleaved in one process; images/s and peak memory per
-run; then a ResNet-50 OS8 training step with and without activation checkpointing. Writes one
-JSON file. ``--cpu-smoke`` runs the same code on tiny models and inputs on the CPU (seconds),
-which is what the test suite does; it says nothing about speed.
+run; sliding-window inference of DRN-D-22 on a 1024x2048 image with 1, 6 and all 18 windows per
+forward pass (fp32, bf16); then a ResNet-50 OS8 training step with and without activation
+checkpointing. Writes one JSON file. drnet's engines (ONNX Runtime's CPU provider, OpenVINO's
+CPU plugin, their int8) are CPU paths and do not apply here; TensorRT is not part of drnet.
+``--cpu-smoke`` runs the same code on tiny models and inputs on the CPU (seconds), which is what
+the test suite does; it says nothing about speed.
 
     python benchmarks/gpu.py --output benchmarks/results/gpu.json
     python benchmarks/gpu.py --cpu-smoke --output /tmp/smoke.json
@@ -31,13 +34,16 @@ from drnet.fast.flops import count_flops
 from drnet.fast.memory import peak_memory
 from drnet.fast.timing import time_interleaved
 from drnet.fast.torchvision_twin import NotComparableError, torchvision_twin
+from drnet.inference import InferenceConfig, segment
 
 FULL = {"models": [("drnseg_d_22", {}), ("drnseg_d_105", {}), ("resnet50", {"output_stride": 8})],
         "size": (1024, 2048), "batch": 1, "warmup": 3, "repeats": 10,
-        "train": ("resnet50", {"output_stride": 8}, (512, 512), 8)}
+        "train": ("resnet50", {"output_stride": 8}, (512, 512), 8),
+        "slide": ("drnseg_d_22", (1024, 2048), (512, 512), (341, 341), (1, 6, 18))}
 SMOKE = {"models": [("drnseg_d_tiny", {}), ("resnet18", {})],  # resnet18: a torchvision twin
          "size": (32, 48), "batch": 1, "warmup": 0, "repeats": 1,
-         "train": ("resnet18", {}, (32, 32), 2)}
+         "train": ("resnet18", {}, (32, 32), 2),
+         "slide": ("drnseg_d_tiny", (40, 72), (24, 24), (16, 16), (1, 4))}
 
 
 def log(message: str) -> None:
@@ -61,7 +67,8 @@ def inference_runs(name: str, kwargs: dict[str, Any], plan: dict[str, Any],
     for dtype in ("fp32", "bf16"):
         for s2b in (False, True):
             label = f"drnet {dtype} channels_last{' space-to-batch' if s2b else ''}"
-            runs[label] = optimize_for_inference(model, dtype=dtype, space_to_batch=s2b)
+            runs[label] = optimize_for_inference(model, dtype=dtype, space_to_batch=s2b,
+                                                 engine="torch")  # --cpu-smoke: not an engine
     inputs = {label: x.contiguous(memory_format=torch.channels_last)
               if "channels_last" in label else x for label in runs}
 
@@ -89,6 +96,29 @@ def inference_runs(name: str, kwargs: dict[str, Any], plan: dict[str, Any],
             "flops": flops, "torchvision_note": note, "results": results}
 
 
+def sliding_runs(plan: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Sliding-window inference with the windows run one at a time and in batches (issue 14:
+    the main speed-up on GPUs), fp32 and bf16; the engines (ONNX Runtime, OpenVINO) are CPU
+    paths here and do not apply."""
+    name, image_size, crop, stride, batches = plan["slide"]
+    model = create_model(name, num_classes=19).to(device).eval()
+    x = torch.randn(1, 3, *image_size, device=device)
+    runs = {}
+    for dtype in ("fp32", "bf16"):
+        fast = optimize_for_inference(model, dtype=dtype, engine="torch")
+        for k in batches:
+            config = InferenceConfig(mode="slide", crop_size=crop, stride=stride, window_batch=k)
+            runs[f"{dtype} window_batch={k}"] = (lambda f, c: lambda: segment(f, x, c))(fast,
+                                                                                     config)
+    log(f"sliding windows: {name} {image_size}, {crop} windows, timing {len(runs)} variants")
+    times = time_interleaved(runs, warmup=plan["warmup"], repeats=plan["repeats"],
+                             device=device, progress=log)
+    results = [{"run": label, **t.as_dict(), "images_per_s": 1 / t.median}
+               for label, t in times.items()]
+    return {"model": name, "image": list(image_size), "crop": list(crop),
+            "stride": list(stride), "results": results}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="benchmarks/results/gpu.json", help="JSON file")
@@ -107,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                               "inference": [], "train": None}
     for name, kwargs in plan["models"]:
         report["inference"].append(inference_runs(name, kwargs, plan, device))
+    report["sliding"] = sliding_runs(plan, device)
     name, kwargs, size, batch = plan["train"]
     log(f"training step: {name} {size} batch {batch}, checkpointing all vs none")
     report["train"] = run_bench(BenchConfig(
@@ -116,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     report["seconds"] = time.time() - start
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    for r in report["sliding"]["results"]:
+        print(f"sliding windows {r['run']:<24} {r['images_per_s']:8.2f} img/s")
     for part in report["inference"]:
         print(f"\n{part['model']} {part['input']}:")
         for r in part["results"]:

@@ -16,7 +16,7 @@ from drnet.fast.compare import relative_error
 from drnet.fast.torchvision_twin import NotComparableError, torchvision_twin
 
 RESULT_KEYS = {"name", "label", "median_s", "q1_s", "q3_s", "min_s", "samples_s", "images_per_s",
-               "gflops_per_s", "share_of_ceiling", "peak_mem_mb"}
+               "gflops_per_s", "share_of_ceiling", "share_of_sgemm", "peak_mem_mb"}
 
 
 def _bench_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
@@ -28,7 +28,7 @@ def _bench_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
 
 def test_json_schema_inference_and_training(capsys: pytest.CaptureFixture[str]) -> None:
     report = _bench_json(["drnseg_d_tiny", "--input", "32x40", "--batch", "2", "--mode", "both",
-                          "--checkpointing", "all"], capsys)
+                          "--checkpointing", "all", "--engine", "torch"], capsys)
     assert report["schema"] == "drnet.bench/1"
     assert report["input"] == [2, 3, 32, 40]
     assert report["output_stride"] == 8
@@ -98,6 +98,34 @@ def test_vs_torchvision_same_weights_same_outputs(capsys: pytest.CaptureFixture[
     assert set(part["time_ratios"]) == set(part["time_ratios_paired"]) == {"torchvision/drnet"}
 
 
+def test_vs_engines_and_int8_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    from drnet.fast.engines import installed
+
+    peers = [p for p in ("onnxruntime", "openvino") if installed(p)]
+    if not peers:
+        pytest.skip("no engine installed")
+    report = _bench_json(["drnseg_d_tiny", "--input", "40x48", "--vs",
+                          ",".join(["torchvision", *peers]), "--precision", "int8"], capsys)
+    part = report["inference"]
+    assert report["peers"] == ["torchvision", *peers]
+    assert report["torchvision"]["compared"] is False  # no twin for DRNs: noted, not failed
+    assert [r["name"] for r in part["results"]] == ["drnet", *peers]
+    assert set(part["time_ratios"]) == {f"{p}/drnet" for p in peers}
+    assert "int8" in part["results"][0]["label"]
+    from drnet.fast.engines import AUTO_ORDER_INT8
+
+    auto = next(e for e in AUTO_ORDER_INT8 if installed(e))
+    assert f"engine {auto} (auto)" in part["results"][0]["label"]
+    for peer in peers:  # fp32 peers on the same weights and input
+        assert part["max_rel_diff_vs_eager_fp32"][peer] < 1e-4
+    assert part["max_rel_diff_vs_eager_fp32"]["drnet"] < 0.2  # int8 of random weights
+    assert all(r["peak_mem_mb"] is None for r in part["results"])  # engines' own memory
+    assert part["sgemm"]["gflops_per_s"] > 0
+    assert all(r["share_of_sgemm"] > 0 for r in part["results"])
+    assert main(["bench", "drnseg_d_tiny", "--vs", "tensorrt"]) == 2
+    assert "vs must name peers among" in capsys.readouterr().err
+
+
 def test_not_comparable_is_reported_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "resnet18", "--output-stride", "8", "--input", "32x32", "--vs",
                  "torchvision", "--warmup", "0", "--repeats", "1", "--no-memory"]) == 0
@@ -139,3 +167,6 @@ def test_gpu_script_runs_end_to_end_in_cpu_smoke_mode(tmp_path: Path) -> None:
             tolerance = 1e-4 if "fp32" in r["run"] else 3e-2
             assert r["max_rel_diff_vs_eager_fp32"] < tolerance, r
     assert {r["name"] for r in report["train"]["results"]} == {"drnet", "drnet-no-checkpointing"}
+    assert [r["run"] for r in report["sliding"]["results"]] == [
+        "fp32 window_batch=1", "fp32 window_batch=4", "bf16 window_batch=1",
+        "bf16 window_batch=4"]

@@ -114,3 +114,24 @@ def test_cli_errors_name_what_is_missing(tmp_path: Path,
 def test_bad_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format must be one of"):
         export_model(create_model("drn_d_tiny"), tmp_path / "m", "tflite")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("resnet18", {"output_stride": 8, "num_classes": 5}),  # classifier logits (N, classes)
+    ("deeplabv3_drn_d_tiny", {"num_classes": 3}),  # ASPP with image pooling
+])
+def test_every_tensor_family_exports(name: str, kwargs: dict, tmp_path: Path) -> None:
+    model = create_model(name, **kwargs).eval()
+    report = export_model(model, tmp_path / "m.onnx", "onnx", input_size=(64, 64),
+                          check_sizes=[(64, 64), (45, 37)])
+    assert max(report.errors.values()) <= TOLERANCE
+
+
+def test_detectors_are_refused_up_front_in_one_line(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "fasterrcnn_resnet18_dc5", "--num-classes", "3", "--output",
+                 str(tmp_path / "det.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "FasterRCNN (a detector) cannot be exported: it takes a list of images" in err
+    assert len(err.strip().splitlines()) == 2  # the message and the traceback hint
+    assert not (tmp_path / "det.onnx").exists()

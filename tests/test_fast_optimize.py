@@ -21,7 +21,7 @@ def seg_model() -> torch.nn.Module:
 
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_fp32_path_equals_eager(seg_model: torch.nn.Module, channels_last: bool) -> None:
-    fast = optimize_for_inference(seg_model, channels_last=channels_last)
+    fast = optimize_for_inference(seg_model, channels_last=channels_last, engine="torch")
     x = torch.randn(2, 3, 45, 37)
     with torch.inference_mode():
         ref = seg_model(x)

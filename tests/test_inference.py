@@ -129,3 +129,45 @@ def test_config_is_checked() -> None:
         InferenceConfig(mode="tiles")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="scales must be positive"):
         InferenceConfig(scales=())
+
+
+class _CountingModel(nn.Module):
+    """Records the batch size of every forward pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(x.shape[0])
+        return self.model(x)
+
+
+@torch.no_grad()
+def test_windows_run_in_batches_with_the_same_result() -> None:
+    torch.manual_seed(0)
+    model = create_model("drnseg_d_tiny", num_classes=3).eval()
+    x = torch.randn(2, 3, 50, 70)  # 3 x 4 = 12 windows of 24x24 at stride 16x16
+    one_at_a_time = _CountingModel(model)
+    reference = predict_sliding(one_at_a_time, x, (24, 24), (16, 16), window_batch=1)
+    assert one_at_a_time.batches == [2] * 12
+    # Each window on its own, independently of predict_sliding's bookkeeping.
+    for top, left in [(0, 0), (26, 46)]:
+        window = predict_whole(model, x[..., top:top + 24, left:left + 24])
+        if (top, left) == (0, 0):  # covered by this window only where no other overlaps
+            torch.testing.assert_close(reference[..., :16, :16], window[..., :16, :16])
+        else:
+            torch.testing.assert_close(reference[..., -8:, -8:], window[..., -8:, -8:])
+    for window_batch, calls in [(5, [10, 10, 4]), (12, [24]), (50, [24])]:
+        counting = _CountingModel(model)
+        config = InferenceConfig(mode="slide", crop_size=(24, 24), stride=(16, 16),
+                                 window_batch=window_batch)
+        torch.testing.assert_close(segment(counting, x, config), reference, rtol=1e-5,
+                                   atol=1e-6)
+        assert counting.batches == calls
+
+
+def test_window_batch_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window_batch must be >= 1, got 0"):
+        InferenceConfig(mode="slide", window_batch=0)

@@ -85,3 +85,42 @@ def test_classification_fast_predict_matches():
 def test_predict_dtype_needs_the_fast_path():
     with pytest.raises(ValueError, match="fast_predict"):
         _task(fast_predict=False, predict_dtype="bf16")
+
+
+def test_engine_runs_validation_and_prediction_like_the_model():
+    from drnet.fast.engines import installed
+
+    engine = next((e for e in ("onnxruntime", "openvino") if installed(e)), None)
+    if engine is None:
+        pytest.skip("no engine installed")
+    slide = {"val_mode": "slide", "val_crop_size": (24, 24), "val_stride": (16, 16)}
+    reference = _task(fast_predict=False, val_window_batch=1, **slide)
+    task = _task(engine=engine, val_window_batch=3, **slide)
+    task.load_state_dict(reference.state_dict())
+    reference.eval()
+    task.eval()
+    image = torch.randn(2, 3, 41, 50)
+    batch = {"image": image, "mask": torch.randint(0, 5, (2, 41, 50)), "path": ["a", "b"]}
+    task.on_validation_start()
+    assert task.eval_engine(task.model).engine == engine
+    task.validation_step(batch, 0)
+    task.on_validation_end()
+    reference.on_validation_start()
+    reference.validation_step(batch, 0)
+    reference.on_validation_end()
+    got, want = task.val_metrics.confmat, reference.val_metrics.confmat
+    assert (got - want).abs().sum() <= 2e-3 * want.sum()  # argmax ties aside: the same pixels
+    task.on_predict_start()
+    assert task.predictor(task.model).engine == engine
+    got = task.predict_step(batch, 0)
+    task.on_predict_end()
+    want = reference.predict_step(batch, 0)
+    torch.testing.assert_close(got["confidence"], want["confidence"], rtol=1e-4, atol=1e-5)
+
+
+def test_default_engines_and_engine_needing_the_fast_path():
+    task = _task()
+    assert (task.predictor.engine, task.eval_engine.engine) == ("auto", "torch")
+    assert not task.eval_engine.fast  # validation runs the PyTorch model itself
+    with pytest.raises(ValueError, match="engine='openvino' needs fast_predict=True"):
+        _task(fast_predict=False, engine="openvino")

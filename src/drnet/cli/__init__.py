@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rf": ("drnet.cli.rf", "receptive fields, gridding and effective receptive field of a CNN"),
     "bench": ("drnet.cli.bench", "speed and memory of inference and training, vs torchvision"),
     "export": ("drnet.cli.export", "export to ONNX, TorchScript or an ExportedProgram, checked"),
+    "quantize": ("drnet.cli.quantize", "int8 ONNX model calibrated on your data, with its mIoU "
+                                       "cost"),
     "weights": ("drnet.cli.weights", "list, fetch, verify (hash + strict load) and convert "
                                      "pretrained checkpoints"),
 }

@@ -1,5 +1,6 @@
-"""``drnet bench MODEL``: latency, images/s, GFLOP/s, share of the machine's practical peak and
-peak memory, for inference and a training step, optionally against torchvision."""
+"""``drnet bench MODEL``: latency, images/s, GFLOP/s, share of the machine's practical peak (a 1x1
+conv and an sgemm) and peak memory, for inference and a training step, optionally against
+torchvision, ONNX Runtime and OpenVINO on the same weights and input."""
 
 from __future__ import annotations
 
@@ -20,9 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, help="classes (default: the model's own)")
     parser.add_argument("--mode", choices=("inference", "train", "both"), default="inference",
                         help="what to time: inference, a training step, or both")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
                         help="drnet's precision: weights cast for inference, autocast for "
-                             "training (torchvision always runs fp32)")
+                             "training; int8: quantized, in an engine, inference only (peers "
+                             "always run fp32)")
+    parser.add_argument("--engine", choices=("auto", "torch", "onnxruntime", "openvino"),
+                        default="auto", help="drnet's inference engine (default auto: the "
+                                             "fastest installed on a CPU in fp32 or int8)")
     parser.add_argument("--memory-format", choices=("channels_last", "nchw"),
                         default="channels_last", help="drnet's memory format")
     parser.add_argument("--no-fold-bn", dest="fold_bn", action="store_false",
@@ -33,9 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpointing", choices=("all", "dilated"),
                         help="activation checkpointing of these stages (training); the same "
                              "model without it is timed alongside")
-    parser.add_argument("--vs", choices=("torchvision",),
-                        help="also run torchvision's model of the same architecture, with the "
-                             "same weights and input, interleaved")
+    parser.add_argument("--vs", default="", metavar="PEER[,PEER...]",
+                        help="also run these on the same weights and input, interleaved: "
+                             "drnet-torch (drnet's fast path in PyTorch), eager (drnet's model "
+                             "as built, eager NCHW fp32), torchvision (its "
+                             "model of the same architecture, eager), "
+                             "onnxruntime, openvino (drnet's ONNX export, engine defaults, fp32)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds (default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -62,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, input_size=args.input, batch=args.batch,
         output_stride=args.output_stride, num_classes=args.num_classes,
         precision=args.precision, channels_last=args.memory_format == "channels_last",
-        fold_bn=args.fold_bn, compile=args.compile, space_to_batch=args.space_to_batch,
+        engine=args.engine, fold_bn=args.fold_bn, compile=args.compile,
+        space_to_batch=args.space_to_batch,
         checkpointing=args.checkpointing, modes=modes, vs=args.vs, warmup=args.warmup,
         repeats=args.repeats, device=args.device, seed=args.seed, memory=args.memory,
         malloc_keep=args.malloc_keep)
@@ -91,17 +100,19 @@ def format_report(report: dict[str, Any]) -> str:
         if mode not in report:
             continue
         part = report[mode]
-        rows = [("run", "median ms", "q1-q3 ms", "img/s", "GFLOP/s", "of ceiling", "peak MB")]
+        rows = [("run", "median ms", "q1-q3 ms", "img/s", "GFLOP/s", "of ceiling", "of sgemm",
+                 "peak MB")]
         for r in part["results"]:
             peak = "-" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
             rows.append((r["name"], f"{r['median_s'] * 1e3:.1f}",
                          f"{r['q1_s'] * 1e3:.0f}-{r['q3_s'] * 1e3:.0f}",
                          f"{r['images_per_s']:.2f}", f"{r['gflops_per_s']:.1f}",
-                         f"{r['share_of_ceiling']:.0%}", peak))
-        ceilings = {k: part[k] for k in ("ceiling", "ceiling_fp32") if k in part}
+                         f"{r['share_of_ceiling']:.0%}", f"{r['share_of_sgemm']:.0%}", peak))
+        ceilings = {k: part[k] for k in ("ceiling", "ceiling_fp32", "sgemm") if k in part}
         for key, ceiling in ceilings.items():
             rows.append((key, f"{ceiling['median_s'] * 1e3:.1f}", "", "",
-                         f"{ceiling['gflops_per_s']:.1f}", "100%", ""))
+                         f"{ceiling['gflops_per_s']:.1f}", "100%" if key != "sgemm" else "",
+                         "100%" if key == "sgemm" else "", ""))
         lines += ["", f"{mode} ({part['flops'] / 1e9:.1f} GFLOP per "
                       f"{'call' if mode == 'inference' else 'step'}):", format_table(rows)]
         lines += [f"  {r['name']}: {r['label']}" for r in part["results"]]

@@ -1,5 +1,6 @@
 """``drnet export MODEL|CHECKPOINT --format onnx|torchscript|exported-program``: export with
-dynamic height and width, then check the file against the eager model at two input sizes."""
+dynamic height and width, then check the file against the eager model at two input sizes;
+``--int8`` writes an int8 ONNX model instead (``drnet quantize``)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,30 @@ from drnet.cli.info import parse_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="MODEL|CHECKPOINT",
-                        help="a registered model name, or a checkpoint: a Lightning .ckpt of "
-                             "drnet fit (architecture read from it) or weights with --arch")
+    from drnet.cli.quantize import add_calibration_arguments
+
+    add_model_arguments(parser)
     parser.add_argument("--format", choices=("onnx", "torchscript", "exported-program"),
                         default="onnx", help="output format (default onnx)")
     parser.add_argument("--output", "-o", help="output file (default: <name><suffix>)")
-    parser.add_argument("--arch", help="architecture of a plain weights file, e.g. drnseg_d_22")
-    parser.add_argument("--pretrained", help="weights tag, URL or file for a MODEL name")
-    parser.add_argument("--num-classes", type=int, help="classes (default: the model's own)")
-    parser.add_argument("--output-stride", type=int, help="8, 16 or 32 (ResNets)")
+    parser.add_argument("--int8", action="store_true",
+                        help="an int8 ONNX model, calibrated on --data (as drnet quantize)")
     parser.add_argument("--input", default=(512, 512), type=parse_size, metavar="HxW",
                         help="example input size for the export (default 512x512)")
     parser.add_argument("--check", default=None, type=parse_size, metavar="HxW", nargs="+",
                         help="sizes to check the export at (default: --input and an odd size)")
+    add_calibration_arguments(parser)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model to export or quantize: a name or a checkpoint, shared with drnet quantize."""
+    parser.add_argument("source", metavar="MODEL|CHECKPOINT",
+                        help="a registered model name, or a checkpoint: a Lightning .ckpt of "
+                             "drnet fit (architecture read from it) or weights with --arch")
+    parser.add_argument("--arch", help="architecture of a plain weights file, e.g. drnseg_d_22")
+    parser.add_argument("--pretrained", help="weights tag, URL or file for a MODEL name")
+    parser.add_argument("--num-classes", type=int, help="classes (default: the model's own)")
+    parser.add_argument("--output-stride", type=int, help="8, 16 or 32 (ResNets)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +43,16 @@ def run(args: argparse.Namespace) -> int:
     from drnet.fast.export import SUFFIXES, export_model
     from drnet.models.preprocessing import describe
 
+    if args.int8 and args.format != "onnx":
+        raise ValueError(f"--int8 writes ONNX; got --format {args.format}")
     output = Path(args.output) if args.output else None
     if output is not None:
         check_writable(output.parent)  # before the minutes an export can take
     model, name = build(args)
+    if args.int8:
+        from drnet.cli.quantize import quantize_to_file
+
+        return quantize_to_file(args, model, output or Path(f"{name}.int8.onnx"))
     output = output or Path(f"{name}{SUFFIXES[args.format]}")
     check_writable(output.parent)
     report = export_model(model, output, args.format, input_size=args.input,

@@ -1,5 +1,6 @@
 """``drnet bench``'s measurements: latency, throughput, GFLOP/s, share of the machine's practical
-peak and peak memory, for inference and a training step, optionally against torchvision.
+peak (a 1x1 conv and an sgemm) and peak memory, for inference and a training step, optionally
+against peers: torchvision's model, ONNX Runtime and OpenVINO on the same weights.
 
 Everything is measured in one process, candidates interleaved (:mod:`drnet.fast.timing`), and
 returned as one JSON-able dict (``SCHEMA``) that the CLI prints as tables or as JSON.
@@ -8,6 +9,7 @@ returned as one JSON-able dict (``SCHEMA``) that the CLI prints as tables or as 
 from __future__ import annotations
 
 import copy
+import os
 import platform
 import statistics
 from collections.abc import Callable
@@ -19,7 +21,8 @@ from torch import nn
 
 from drnet.fast.checkpointing import prepare_for_training
 from drnet.fast.compare import relative_error
-from drnet.fast.flops import CeilingConv, count_flops
+from drnet.fast.engine_peers import PEERS, engine_peer
+from drnet.fast.flops import CeilingConv, CeilingMatmul, count_flops
 from drnet.fast.memory import check_fits, peak_memory
 from drnet.fast.optimize import optimize_for_inference, parse_dtype
 from drnet.fast.timing import Timing, time_interleaved
@@ -39,14 +42,15 @@ class BenchConfig:
     batch: int = 1
     output_stride: int | None = None
     num_classes: int | None = None
-    precision: str = "fp32"  # fp32 | bf16 | fp16
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | int8 (inference, in an engine)
+    engine: str = "auto"  # drnet's inference engine (optimize_for_inference)
     channels_last: bool = True
     fold_bn: bool = True
     compile: bool = False
     space_to_batch: bool = False
     checkpointing: str | None = None  # None | "all" | "dilated" (training)
     modes: tuple[str, ...] = ("inference",)  # "inference", "train"
-    vs: str | None = None  # "torchvision"
+    vs: tuple[str, ...] = ()  # peers: "torchvision", "onnxruntime", "openvino"
     warmup: int = 1
     repeats: int = 5
     device: str = "cpu"
@@ -54,12 +58,20 @@ class BenchConfig:
     memory: bool = True
     malloc_keep: bool = False
 
+    calibration_images: int = 8  # int8: random images set the ranges (speed, not accuracy)
+
     def __post_init__(self) -> None:
-        parse_dtype(self.precision)
+        if self.precision != "int8":
+            parse_dtype(self.precision)
+        elif "train" in self.modes:
+            raise ValueError("precision int8 is for inference; train in fp32, bf16 or fp16")
         if unknown := set(self.modes) - {"inference", "train"}:
             raise ValueError(f"modes must be 'inference' and/or 'train', got {sorted(unknown)}")
-        if self.vs not in (None, "torchvision"):
-            raise ValueError(f"vs must be 'torchvision' or None, got {self.vs!r}")
+        vs = self.vs
+        vs = tuple(v for v in vs.split(",") if v) if isinstance(vs, str) else tuple(vs or ())
+        object.__setattr__(self, "vs", vs)
+        if unknown := [v for v in vs if v not in PEERS]:
+            raise ValueError(f"vs must name peers among {PEERS}, got {', '.join(unknown)}")
         if self.checkpointing not in (None, "all", "dilated"):
             raise ValueError(f"checkpointing must be 'all' or 'dilated', got "
                              f"{self.checkpointing!r}")
@@ -91,7 +103,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
     model = model.to(device)
     x = torch.randn(config.batch, 3, *config.input_size, device=device)
     twin, twin_note = None, None
-    if config.vs:
+    if "torchvision" in config.vs:
         try:
             twin = torchvision_twin(config.model, model).to(device)
         except NotComparableError as err:
@@ -103,12 +115,22 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
         "input": [config.batch, 3, *config.input_size], "environment": environment(device),
         "settings": {**asdict(config), "allocator": allocator},
         "torchvision": {"compared": twin is not None, "note": twin_note},
+        "peers": list(config.vs),
     }
     if "inference" in config.modes:
         report["inference"] = _inference(config, model, twin, x, device, say)
     if "train" in config.modes:
         report["train"] = _train(config, model, twin, x, device, say)
+    report["load_average_end"] = _load_average()
     return report
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the (shared) machine was."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -119,7 +141,20 @@ def environment(device: torch.device) -> dict[str, Any]:
         name, bf16 = _cpu_name(), bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return {"device": device.type, "device_name": name, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "bf16_native": bf16,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "load_average_start": _load_average(), **_engine_versions()}
+
+
+def _engine_versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for package in ("onnxruntime", "openvino"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
 
 
 def _cpu_name() -> str:
@@ -135,10 +170,18 @@ def _cpu_name() -> str:
 
 def _inference(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x: torch.Tensor,
                device: torch.device, say: Progress) -> dict[str, Any]:
-    dtype = parse_dtype(config.precision)
+    int8 = config.precision == "int8"
+    dtype = None if int8 else parse_dtype(config.precision)
+    calibration = [torch.randn_like(x[:1]) for _ in range(config.calibration_images)] \
+        if int8 else None
+    say(f"drnet: building (engine {config.engine})")
     fast = optimize_for_inference(model, fold_bn=config.fold_bn,
                                   channels_last=config.channels_last, dtype=dtype,
-                                  compile=config.compile, space_to_batch=config.space_to_batch)
+                                  compile=config.compile, space_to_batch=config.space_to_batch,
+                                  engine=config.engine, int8_calibration=calibration)
+    labels = {"drnet": _label(config, inference=True, engine=fast.engine),
+              "torchvision": "torchvision, eager fp32 NCHW, same weights"}
+    torch_runs = {"drnet"} if fast.engine == "torch" else set()
     with torch.inference_mode():
         reference = model(x)
         say("drnet: first call" + (" (compiling)" if config.compile else ""))
@@ -149,12 +192,29 @@ def _inference(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x:
         if twin is not None:
             checks["torchvision"] = relative_error(twin(x), reference)
             candidates["torchvision"] = _in_inference_mode(twin, x)
+            torch_runs.add("torchvision")
+        if "drnet-torch" in config.vs:
+            own = optimize_for_inference(model, fold_bn=config.fold_bn,
+                                         channels_last=config.channels_last, engine="torch")
+            candidates["drnet-torch"] = (lambda f: lambda: f(x))(own)
+            labels["drnet-torch"] = "drnet, engine torch, fp32, channels_last, BN folded, eager"
+            checks["drnet-torch"] = relative_error(own(x), reference)
+            torch_runs.add("drnet-torch")
+        if "eager" in config.vs:
+            candidates["eager"] = _in_inference_mode(model, x)
+            labels["eager"] = "drnet's model as built, eager fp32 NCHW, batch norm unfolded"
+            checks["eager"] = 0.0
+            torch_runs.add("eager")
+        for peer in (p for p in config.vs if p in ("onnxruntime", "openvino")):
+            say(f"{peer}: exporting and compiling")
+            run, labels[peer] = engine_peer(peer, model)
+            array = x.detach().cpu().contiguous().numpy()
+            checks[peer] = relative_error(torch.from_numpy(run(array)), reference)
+            candidates[peer] = (lambda f, a: lambda: f(a))(run, array)
         flops = count_flops(lambda: model(x))
-    labels = {"drnet": _label(config, inference=True),
-              "torchvision": "torchvision, eager fp32 NCHW, same weights"}
+    memory_ok = not (config.compile and device.type != "cuda")
     report = _measure(config, candidates, labels, flops, dtype, device, say,
-                      memory_ok=not (config.compile and device.type != "cuda"),
-                      mode="inference")
+                      memory_ok=memory_ok, mode="inference", torch_runs=torch_runs)
     report["first_call_s"] = first.median
     report["max_rel_diff_vs_eager_fp32"] = checks
     return report
@@ -195,17 +255,21 @@ def _train(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x: tor
     plain = prepared(model, None, False)
     flops = count_flops(plain)
     return _measure(config, candidates, labels, flops, dtype, device, say,
-                    memory_ok=not (config.compile and device.type != "cuda"), mode="train")
+                    memory_ok=not (config.compile and device.type != "cuda"), mode="train",
+                    torch_runs=set(candidates))
 
 
 def _measure(config: BenchConfig, candidates: dict[str, Callable[[], Any]],
              labels: dict[str, str], flops: int, dtype: torch.dtype | None,
              device: torch.device, say: Progress, *, memory_ok: bool,
-             mode: str) -> dict[str, Any]:
-    # Each run's share is of the ceiling in its own precision (torchvision always runs fp32).
-    ceilings = {"ceiling": CeilingConv(device, dtype or torch.float32)}
+             mode: str, torch_runs: set[str]) -> dict[str, Any]:
+    # Each run's share is of the ceiling in its own precision (the peers always run fp32; int8
+    # is measured against fp32's, which it is meant to pass). Peak memory counts torch tensors:
+    # an engine's own buffers are invisible to it, so engine runs have none.
+    ceilings: dict[str, Any] = {"ceiling": CeilingConv(device, dtype or torch.float32)}
     if dtype is not None:
         ceilings["ceiling_fp32"] = CeilingConv(device, torch.float32)
+    ceilings["sgemm"] = CeilingMatmul(device)
     timed = {**candidates, **ceilings}
     say(f"{mode}: timing {', '.join(timed)} ({config.warmup} warm-up, {config.repeats} rounds)")
     times = time_interleaved(timed, warmup=config.warmup, repeats=config.repeats, device=device,
@@ -218,13 +282,14 @@ def _measure(config: BenchConfig, candidates: dict[str, Callable[[], Any]],
         ceiling_rate = rates["ceiling" if name.startswith("drnet") else "ceiling_fp32"
                              if dtype is not None else "ceiling"]
         peak = None
-        if config.memory and memory_ok:
+        if config.memory and memory_ok and name in torch_runs:
             say(f"{mode}: peak memory of {name}")
             with torch.inference_mode(mode == "inference"):
                 peak = peak_memory(fn, device) / 2**20
         results.append({"name": name, "label": labels[name], **t.as_dict(),
                         "images_per_s": config.batch / t.median, "gflops_per_s": rate,
-                        "share_of_ceiling": rate / ceiling_rate, "peak_mem_mb": peak})
+                        "share_of_ceiling": rate / ceiling_rate,
+                        "share_of_sgemm": rate / rates["sgemm"], "peak_mem_mb": peak})
     by_name = {r["name"]: r for r in results}
     ratios = {f"{name}/drnet": by_name[name]["median_s"] / by_name["drnet"]["median_s"]
               for name in by_name if name != "drnet"}
@@ -238,15 +303,23 @@ def _measure(config: BenchConfig, candidates: dict[str, Callable[[], Any]],
               if by_name[name]["peak_mem_mb"] and by_name["drnet"]["peak_mem_mb"] is not None}
     report = {"flops": flops, "results": results}
     for key in ceilings:
-        precision = "fp32" if key == "ceiling_fp32" else config.precision
-        report[key] = {"label": f"1x1 conv 1024->1024 on 64x64, channels_last, {precision}",
-                       "gflops_per_s": rates[key], **times[key].as_dict()}
+        precision = "fp32" if key != "ceiling" or dtype is None else config.precision
+        label = ("sgemm 2048x2048 @ 2048x2048, fp32" if key == "sgemm" else
+                 f"1x1 conv 1024->1024 on 64x64, channels_last, {precision}")
+        report[key] = {"label": label, "gflops_per_s": rates[key], **times[key].as_dict()}
     return {**report, "time_ratios": ratios, "time_ratios_paired": paired,
             "memory_ratios": memory}
 
 
-def _label(config: BenchConfig, *, inference: bool) -> str:
+def _label(config: BenchConfig, *, inference: bool, engine: str = "torch") -> str:
     parts = ["drnet", config.precision]
+    if engine != "torch":
+        parts[0] = f"drnet, engine {engine}" + (" (auto)" if config.engine == "auto" else "")
+        parts += ["BN folded"] if config.fold_bn else []
+        if config.precision == "int8":
+            parts.append(f"QDQ per-channel, calibrated on {config.calibration_images} random "
+                         f"images (speed only)")
+        return ", ".join(parts)
     parts.append("channels_last" if config.channels_last else "NCHW")
     if inference:
         parts += ["BN folded"] if config.fold_bn else []

@@ -34,6 +34,27 @@ class ExportCheckError(RuntimeError):
     """An exported model disagrees with the eager model; the message gives sizes and errors."""
 
 
+class UnsupportedExportError(ValueError):
+    """A model that no export format reproduces; the message says why and what to do."""
+
+
+def check_exportable(model: nn.Module) -> None:
+    """Refuse, before any work, the models whose export would fail or be wrong: torchvision's
+    detectors take a list of images and resize each inside the model. The dynamo exporter
+    fails on them (a ~1,100-line traceback); the TorchScript-based one runs, but ONNX's Resize
+    samples at the given scale where the model recomputes it from the rounded size, so at image
+    sizes other than the traced one the kept detections differ (measured on
+    fasterrcnn_resnet18_dc5: boxes 120 px apart at 301x411)."""
+    from drnet.fast.engines import takes_image_tensor
+
+    if not takes_image_tensor(model):
+        raise UnsupportedExportError(
+            f"{type(model).__name__} (a detector) cannot be exported: it takes a list of "
+            f"images and resizes each inside the model, which no exporter reproduces at every "
+            f"image size; export its backbone (a registered drn_*/resnet* model with "
+            f"features_only=True) and keep the detection heads in PyTorch")
+
+
 @dataclass
 class ExportReport:
     """Where the model went and how close the export is to eager, per checked input size."""
@@ -58,6 +79,7 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str, *,
     ``model.preprocessing``) is written into the file's metadata (see the module docstring)."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    check_exportable(model)
     model = model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,3 +32,18 @@ class CeilingConv:
     def __call__(self) -> torch.Tensor:
         with torch.inference_mode():
             return self.conv(self.x)
+
+
+class CeilingMatmul:
+    """A large square fp32 matrix product (sgemm): the machine's dense fp32 rate with no
+    convolution around it, the other ceiling ``drnet bench`` reports."""
+
+    def __init__(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 size: int = 2048) -> None:
+        self.a = torch.randn(size, size, device=device, dtype=dtype)
+        self.b = torch.randn(size, size, device=device, dtype=dtype)
+        self.flops = 2 * size**3
+
+    def __call__(self) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.a @ self.b

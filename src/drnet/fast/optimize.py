@@ -3,18 +3,25 @@
 Each step is measured in the README (Speed): folding batch norm saves a pass over every
 activation; channels_last lets oneDNN/cuDNN run convolutions without reordering to and from NCHW;
 a reduced dtype halves memory traffic where the hardware has native support; ``torch.compile``
-fuses what is left. Everything runs under ``torch.inference_mode``.
+fuses what is left. Everything runs under ``torch.inference_mode``. On a CPU the folded model can
+instead run in ONNX Runtime or OpenVINO (:mod:`drnet.fast.engines`), whose graph compilers go
+further; ``engine="auto"`` picks the fastest one installed.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+from drnet.fast.engines import choose_engine
 from drnet.fast.fold import fold_batchnorm
+
+if TYPE_CHECKING:
+    from drnet.fast.quantize import QuantizeConfig
 
 DTYPES = {None: None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -38,19 +45,25 @@ class FastInference(nn.Module):
 
     ``model`` is the optimised copy itself, of the original class (its other methods, e.g.
     ``forward_features``, work but see inputs unconverted); other attributes (``num_classes``,
-    ``feature_info``, ...) are read from it.
+    ``feature_info``, ...) are read from it. ``engine`` says what runs ``forward``: ``"torch"``
+    (``model``), or ``"onnxruntime"``/``"openvino"`` (``runner``, on the model's ONNX export).
     """
 
     def __init__(self, model: nn.Module, *, channels_last: bool, dtype: torch.dtype | None,
-                 compile: bool | str | dict[str, Any] = False) -> None:
+                 compile: bool | str | dict[str, Any] = False, engine: str = "torch",
+                 runner: Any = None) -> None:
         super().__init__()
         self.model = model
         self.channels_last = channels_last
         self.dtype = dtype
-        # Not a registered child: the compiled wrapper shares every parameter with ``model``.
+        self.engine = engine
+        # Not registered children: they share (or copied) the parameters of ``model``.
+        self.__dict__["runner"] = runner
         self.__dict__["_run"] = _compiled(model, compile) if compile else model
 
     def forward(self, x: Tensor) -> Any:
+        if self.runner is not None:
+            return self.runner(x)
         in_dtype = x.dtype
         with torch.inference_mode():
             if self.channels_last and x.dim() == 4:
@@ -72,7 +85,10 @@ class FastInference(nn.Module):
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True,
                            dtype: str | torch.dtype | None = None,
                            compile: bool | str | dict[str, Any] = False,
-                           space_to_batch: bool = False) -> FastInference:
+                           space_to_batch: bool = False, engine: str = "auto",
+                           static_shapes: int | None = None, threads: int | None = None,
+                           int8_calibration: Iterable[Any] | None = None,
+                           quantize: QuantizeConfig | None = None) -> FastInference:
     """A fast, eval-mode copy of ``model`` for prediction (``model`` itself is not changed).
 
     - ``fold_bn``: fold batch norm into the preceding convs (fp32 results equal within ~1e-6
@@ -86,11 +102,40 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
       seconds on a CPU).
     - ``space_to_batch``: run each run of same-dilation blocks undilated on the sub-grids
       (:mod:`drnet.fast.space_to_batch`); exact, but slower on CPUs (see README).
+    - ``engine``: ``"torch"``, ``"onnxruntime"`` (extra ``onnx``), ``"openvino"`` (extra
+      ``openvino``; fp32 or bf16) or ``"auto"``: on a CPU in fp32 the fastest installed engine
+      (OpenVINO, then ONNX Runtime), else torch. An engine runs the folded model's ONNX export
+      (batch, height and width dynamic), checked against it at an odd size when built, with
+      ``threads`` threads (default torch's) and ``static_shapes`` input shapes compiled for
+      exactly their shape (the first ones seen; later ones run the dynamic graph).
+    - ``int8_calibration``: normalised image batches (a DataLoader of a drnet DataModule, or
+      tensors): run int8, quantized with ``quantize`` (:mod:`drnet.fast.quantize`: static,
+      per-channel QDQ; first conv, post-pooling layers and classifier kept in fp32) in an
+      engine (``"auto"``: OpenVINO, then ONNX Runtime).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     dtype = parse_dtype(dtype)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    int8 = int8_calibration is not None
+    engine = choose_engine(engine, model, device=device, dtype=dtype, compile=compile,
+                           space_to_batch=space_to_batch, int8=int8)
     model = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
+    if engine != "torch":
+        from drnet.fast.engines.build import build_runner, make_runner
+
+        if int8:
+            from drnet.fast.quantize import quantize as quantize_model
+
+            graph = quantize_model(model, int8_calibration, quantize).graph
+            runner = make_runner(engine, graph, threads=threads, static_shapes=static_shapes)
+        else:
+            runner = build_runner(engine, model, dtype=dtype, threads=threads,
+                                  static_shapes=static_shapes)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return FastInference(model, channels_last=False, dtype=dtype, engine=engine,
+                             runner=runner)
     if space_to_batch:
         from drnet.fast.space_to_batch import convert_space_to_batch
 

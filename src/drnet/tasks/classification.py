@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
+from drnet.fast.engines import Engine
 from drnet.models import Backbone, create_model
 from drnet.tasks.fast_paths import Predictor
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
@@ -29,7 +30,7 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
     weights_args = ("pretrained",)
     training_args = ("label_smoothing", "lr", "momentum", "weight_decay", "nesterov",
                      "head_lr_mult", "schedule", "poly_power", "warmup_iters", "checkpointing")
-    predict_args = ("fast_predict", "predict_dtype")
+    predict_args = ("fast_predict", "predict_dtype", "engine")
     evaluate_args = ()
 
     def __init__(
@@ -52,6 +53,7 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
         checkpointing: Checkpointing = None,
         fast_predict: bool = True,
         predict_dtype: Literal["fp32", "bf16", "fp16"] | None = None,
+        engine: Engine | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -61,7 +63,7 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
             raise ValueError(f"model must be a classification backbone with num_classes >= 1, "
                              f"got {model!r} with num_classes={num_classes}")
         prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
-        self.predictor = Predictor(fast_predict, predict_dtype)
+        self.predictor = Predictor(fast_predict, predict_dtype, engine or "auto")
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         # Top-k is logged only for k < num_classes: with k >= num_classes every target is in
         # the top k and the "accuracy" is 1.0 whatever the model does.

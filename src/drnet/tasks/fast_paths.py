@@ -38,20 +38,26 @@ class Evaluator:
 
 
 class Predictor:
-    """Builds the fast inference copy of a task's model once per ``predict`` run (the weights
-    may have changed since the last one) and hands it out; ``fast=False`` uses the model as it
-    is, in eval mode."""
+    """Builds the fast inference copy of a task's model once per run (the weights may have
+    changed since the last one) and hands it out; ``fast=False`` uses the model as it is, in
+    eval mode. ``engine`` is :func:`drnet.optimize_for_inference`'s (``"auto"``: the fastest
+    installed engine on a CPU in fp32)."""
 
-    def __init__(self, fast: bool, dtype: str | None) -> None:
+    def __init__(self, fast: bool, dtype: str | None, engine: str = "auto") -> None:
         if not fast and dtype not in (None, "fp32"):
             raise ValueError(f"predict_dtype={dtype!r} needs fast_predict=True (the fast path "
                              f"is what casts the model)")
+        if not fast and engine not in ("auto", "torch"):
+            raise ValueError(f"engine={engine!r} needs fast_predict=True (the fast path is what "
+                             f"runs an engine)")
         self.fast = fast
         self.dtype = dtype
+        self.engine = engine
         self._model: FastInference | None = None
 
     def start(self, model: nn.Module) -> None:
-        self._model = optimize_for_inference(model, dtype=self.dtype) if self.fast else None
+        self._model = optimize_for_inference(model, dtype=self.dtype, engine=self.engine) \
+            if self.fast else None
 
     def stop(self) -> None:
         self._model = None

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
+from drnet.fast.engines import Engine
 from drnet.inference import InferenceConfig, segment
 from drnet.metrics import SegmentationMetrics, format_class_table
 from drnet.models import SegmentationModel, create_model
@@ -28,7 +29,9 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
     :func:`drnet.with_output_stride`). ``channels_last`` and ``checkpointing`` (``"all"``,
     ``"dilated"`` or stage names) are the training speed/memory options; ``fast_predict``
     runs ``predict`` through :func:`drnet.optimize_for_inference` (optionally in
-    ``predict_dtype``). The constructor's
+    ``predict_dtype``) with ``engine`` (default: the fastest installed on a CPU); a given
+    ``engine`` also runs validation and test (default: the PyTorch model, the reference).
+    ``val_window_batch`` sliding windows run per forward pass. The constructor's
     typed arguments are the YAML config schema (LightningCLI); they are all plain values so
     checkpoints stay loadable with ``weights_only=True``.
     """
@@ -67,12 +70,14 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
         val_stride: tuple[int, int] = (341, 341),
         val_scales: tuple[float, ...] = (1.0,),
         val_flip: bool = False,
+        val_window_batch: int = 4,
         eval_output_stride: int | None = None,
         print_class_table: bool = True,
         channels_last: bool = True,
         checkpointing: Checkpointing = None,
         fast_predict: bool = True,
         predict_dtype: Literal["fp32", "bf16", "fp16"] | None = None,
+        engine: Engine | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -86,7 +91,9 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
             raise ValueError(f"model must be a segmentation model (drnseg_*, deeplabv3_*, fcn_*), "
                              f"got {model!r}")
         prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
-        self.predictor = Predictor(fast_predict, predict_dtype)
+        self.predictor = Predictor(fast_predict, predict_dtype, engine or "auto")
+        # Validation and test run the PyTorch model unless an engine is asked for.
+        self.eval_engine = Predictor(engine not in (None, "torch"), None, engine or "torch")
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(f"class_weights needs {num_classes} values (num_classes), "
                              f"got {len(class_weights)}")
@@ -96,7 +103,7 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
         if len(self.class_names) != num_classes:
             raise ValueError(f"class_names needs {num_classes} names, got {len(self.class_names)}")
         self.inference = InferenceConfig(val_mode, tuple(val_crop_size), tuple(val_stride),
-                                         tuple(val_scales), val_flip)
+                                         tuple(val_scales), val_flip, val_window_batch)
         self.evaluator = Evaluator(self.model, eval_output_stride)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index)
         self.test_metrics = SegmentationMetrics(num_classes, ignore_index)
@@ -125,26 +132,28 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
     def validation_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
         if batch is None:
             return
-        self.val_metrics.update(segment(self.evaluator.model, batch["image"], self.inference),
-                                batch["mask"])
+        self.val_metrics.update(segment(self.eval_engine(self.evaluator.model), batch["image"],
+                                        self.inference), batch["mask"])
 
     def test_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
         if batch is None:
             return
-        self.test_metrics.update(segment(self.evaluator.model, batch["image"], self.inference),
-                                 batch["mask"])
+        self.test_metrics.update(segment(self.eval_engine(self.evaluator.model), batch["image"],
+                                         self.inference), batch["mask"])
 
     def on_validation_start(self) -> None:
         self.evaluator.start(self.model)
+        self.eval_engine.start(self.evaluator.model)
 
     def on_validation_end(self) -> None:
+        self.eval_engine.stop()
         self.evaluator.stop()
 
     def on_test_start(self) -> None:
-        self.evaluator.start(self.model)
+        self.on_validation_start()
 
     def on_test_end(self) -> None:
-        self.evaluator.stop()
+        self.on_validation_end()
 
     def on_validation_epoch_end(self) -> None:
         self._report(self.val_metrics, "val")
