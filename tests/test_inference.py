@@ -58,8 +58,11 @@ def test_sliding_windows_by_hand() -> None:
     last flush with the bottom), column starts 0, 4 and 7 (flush with the right)."""
     model = _WindowMean()
     x = torch.randn(2, 3, 10, 13)
-    got = predict_sliding(model, x, (4, 6), (3, 4))
+    got = predict_sliding(model, x, (4, 6), (3, 4), window_batch=1)
     assert model.calls == 9
+    batched = predict_sliding(model, x, (4, 6), (3, 4), window_batch=4)
+    assert model.calls == 9 + 3  # the 9 windows in passes of 4, 4 and 1
+    torch.testing.assert_close(batched, got)
 
     def probs(top: int, left: int) -> torch.Tensor:  # one window's softmax, (N, C, 1, 1)
         return x[..., top:top + 4, left:left + 6].mean(dim=(-2, -1), keepdim=True).softmax(1)
