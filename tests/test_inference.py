@@ -63,6 +63,8 @@ def test_sliding_windows_by_hand() -> None:
     batched = predict_sliding(model, x, (4, 6), (3, 4), window_batch=4)
     assert model.calls == 9 + 3  # the 9 windows in passes of 4, 4 and 1
     torch.testing.assert_close(batched, got)
+    predict_sliding(model, x, (4, 6), (3, 4))  # default on a CPU: one window per pass
+    assert model.calls == 9 + 3 + 9
 
     def probs(top: int, left: int) -> torch.Tensor:  # one window's softmax, (N, C, 1, 1)
         return x[..., top:top + 4, left:left + 6].mean(dim=(-2, -1), keepdim=True).softmax(1)

@@ -4,7 +4,8 @@ Every mode returns class probabilities (softmax) at the input's size, so modes c
 multi-scale run averages the probabilities of each scale (and its mirror image) after resizing
 them back, and a sliding-window run averages overlapping windows pixel by pixel. Windows run
 ``window_batch`` at a time, stacked along the batch: on a GPU one forward of many windows is
-the main speed-up; on a CPU it is about neutral and costs memory (README, Speed).
+the main speed-up; on a CPU it was 3-11 % *slower* (PyTorch, OpenVINO; README, Speed), so the
+default (``None``) is 1 window per pass on a CPU and 4 elsewhere.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class InferenceConfig:
     stride: tuple[int, int] = (341, 341)  # window step; < crop_size means overlap
     scales: Sequence[float] = field(default=(1.0,))
     flip: bool = False
-    window_batch: int = 4  # sliding windows per forward pass (times the image batch)
+    window_batch: int | None = None  # windows per forward pass; None: 1 on a CPU, else 4
 
     def __post_init__(self) -> None:
         if self.mode not in ("whole", "slide"):
@@ -40,7 +41,7 @@ class InferenceConfig:
                              f"would leave pixels unpredicted")
         if not self.scales or any(s <= 0 for s in self.scales):
             raise ValueError(f"scales must be positive, got {self.scales}")
-        if self.window_batch < 1:
+        if self.window_batch is not None and self.window_batch < 1:
             raise ValueError(f"window_batch must be >= 1, got {self.window_batch}")
 
 
@@ -58,13 +59,16 @@ def _starts(length: int, crop: int, stride: int) -> list[int]:
 
 
 def predict_sliding(model: nn.Module, image: Tensor, crop_size: tuple[int, int],
-                    stride: tuple[int, int], window_batch: int = 4) -> Tensor:
+                    stride: tuple[int, int], window_batch: int | None = None) -> Tensor:
     """Probabilities from overlapping ``crop_size`` windows, averaged where they overlap;
-    ``window_batch`` windows per forward pass.
+    ``window_batch`` windows per forward pass (``None``: 1 on a CPU, where batching windows
+    measured slower, 4 on other devices).
 
     An image smaller than the window is padded (with zeros, i.e. the mean colour after
     normalisation) and the prediction cropped back.
     """
+    if window_batch is None:
+        window_batch = 1 if image.device.type == "cpu" else 4
     if window_batch < 1:
         raise ValueError(f"window_batch must be >= 1, got {window_batch}")
     height, width = image.shape[-2:]

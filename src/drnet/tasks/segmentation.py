@@ -70,7 +70,7 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
         val_stride: tuple[int, int] = (341, 341),
         val_scales: tuple[float, ...] = (1.0,),
         val_flip: bool = False,
-        val_window_batch: int = 4,
+        val_window_batch: int | None = None,
         eval_output_stride: int | None = None,
         print_class_table: bool = True,
         channels_last: bool = True,
