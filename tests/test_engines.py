@@ -128,3 +128,46 @@ class _EvenWidthDoubles(nn.Module):
 def test_a_wrongly_traced_graph_fails_when_built(engine: str) -> None:
     with pytest.raises(EngineCheckError, match="differs from the PyTorch model"):
         build_runner(engine, _EvenWidthDoubles())
+
+
+class _Slow:
+    """A stand-in runner that takes ``seconds`` per call and returns its name's length."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.calls = seconds, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        self.calls += 1
+        time.sleep(self.seconds)
+        return torch.full((1,), self.seconds)
+
+
+def test_fastest_of_keeps_the_faster_runner_measured_on_the_first_input() -> None:
+    from drnet.fast.engines.fastest import FastestOf
+
+    slow, quick = _Slow(0.03), _Slow(0.001)
+    runner = FastestOf({"slow": slow, "quick": quick}, rounds=2)
+    assert runner.chosen is None
+    out = runner(torch.zeros(1, 3, 8, 8))
+    assert runner.chosen == "quick"
+    assert out.item() == pytest.approx(0.001)
+    assert (slow.calls, quick.calls) == (3, 4)  # warm-up + 2 timed each; the answer by quick
+    runner(torch.zeros(1, 3, 8, 8))
+    assert (slow.calls, quick.calls) == (3, 5)  # no more measuring, the slow one is dropped
+    assert list(runner.runners) == ["quick"]
+
+
+def test_auto_with_both_engines_measures_and_matches_eager() -> None:
+    if not (installed("openvino") and installed("onnxruntime")):
+        pytest.skip("needs both engines")
+    model = random_norm_stats(create_model("drnseg_d_tiny", num_classes=4)).eval()
+    fast = optimize_for_inference(model)
+    assert fast.engine == "auto"
+    x = torch.randn(2, 3, 40, 56)
+    with torch.no_grad():
+        out, ref = fast(x), model(x)
+    assert fast.runner.chosen in ("openvino", "onnxruntime")
+    assert set(fast.runner.timings) == {"openvino", "onnxruntime"}
+    assert relative_error(out, ref) < 1e-4

@@ -188,6 +188,10 @@ def _inference(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x:
         first = Timing(tuple(time_interleaved({"drnet": lambda: fast(x)}, warmup=0, repeats=1,
                                               device=device)["drnet"].samples))
         checks = {"drnet": relative_error(fast(x), reference)}
+        chosen = getattr(getattr(fast, "runner", None), "chosen", None)
+        if fast.engine == "auto" and chosen:  # measured on the first call: say which it kept
+            labels["drnet"] = labels["drnet"].replace("engine auto (auto)",
+                                                      f"engine {chosen} (auto: measured fastest)")
         candidates: dict[str, Callable[[], Any]] = {"drnet": lambda: fast(x)}
         if twin is not None:
             checks["torchvision"] = relative_error(twin(x), reference)

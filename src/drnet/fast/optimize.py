@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from drnet.fast.engines import choose_engine
+from drnet.fast.engines import AUTO_ORDER, choose_engine, installed
 from drnet.fast.fold import fold_batchnorm
 
 if TYPE_CHECKING:
@@ -103,8 +103,10 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
     - ``space_to_batch``: run each run of same-dilation blocks undilated on the sub-grids
       (:mod:`drnet.fast.space_to_batch`); exact, but slower on CPUs (see README).
     - ``engine``: ``"torch"``, ``"onnxruntime"`` (extra ``onnx``), ``"openvino"`` (extra
-      ``openvino``; fp32 or bf16) or ``"auto"``: on a CPU in fp32 the fastest installed engine
-      (OpenVINO, then ONNX Runtime), else torch. An engine runs the folded model's ONNX export
+      ``openvino``; fp32 or bf16) or ``"auto"``: on a CPU in fp32 the fastest installed engine,
+      measured on the first input when both are installed
+      (:class:`~drnet.fast.engines.fastest.FastestOf`; ``runner.chosen`` says which), else
+      torch. An engine runs the folded model's ONNX export
       (batch, height and width dynamic), checked against it at an odd size when built, with
       ``threads`` threads (default torch's) and ``static_shapes`` input shapes compiled for
       exactly their shape (the first ones seen; later ones run the dynamic graph).
@@ -118,6 +120,7 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
     dtype = parse_dtype(dtype)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     int8 = int8_calibration is not None
+    measure = engine == "auto" and not int8
     engine = choose_engine(engine, model, device=device, dtype=dtype, compile=compile,
                            space_to_batch=space_to_batch, int8=int8)
     model = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
@@ -129,6 +132,15 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
 
             graph = quantize_model(model, int8_calibration, quantize).graph
             runner = make_runner(engine, graph, threads=threads, static_shapes=static_shapes)
+        elif measure and len(candidates := [e for e in AUTO_ORDER if installed(e)]) > 1:
+            from drnet.fast.engines.fastest import FastestOf
+            from drnet.fast.engines.onnx_graph import export_graph
+
+            graph = export_graph(model)  # once, for every candidate
+            runner = FastestOf({e: build_runner(e, model, threads=threads, graph=graph,
+                                                static_shapes=static_shapes)
+                                for e in candidates})
+            engine = "auto"
         else:
             runner = build_runner(engine, model, dtype=dtype, threads=threads,
                                   static_shapes=static_shapes)

@@ -41,11 +41,12 @@ def make_runner(engine: str, graph: OnnxGraph, *, dtype: torch.dtype | None = No
 
 def build_runner(engine: str, model: nn.Module, *, dtype: torch.dtype | None = None,
                  threads: int | None = None, static_shapes: int | None = None,
-                 check: bool = True) -> EngineRunner:
-    """Export ``model``, compile it with ``engine`` and (fp32) check it at :data:`CHECK_SIZE`:
-    a graph that traced a size-dependent branch fails here, not in a user's results."""
+                 check: bool = True, graph: OnnxGraph | None = None) -> EngineRunner:
+    """Export ``model`` (unless ``graph`` is its export), compile it with ``engine`` and (fp32)
+    check it at :data:`CHECK_SIZE`: a graph that traced a size-dependent branch fails here, not
+    in a user's results."""
     model = model.eval()
-    runner = make_runner(engine, export_graph(model), dtype=dtype, threads=threads,
+    runner = make_runner(engine, graph or export_graph(model), dtype=dtype, threads=threads,
                          static_shapes=static_shapes)
     if check and dtype is None:
         batch, height, width = CHECK_SIZE
