@@ -15,7 +15,13 @@ from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
 from drnet.models import Backbone, create_model
 from drnet.tasks.fast_paths import Predictor
-from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
+from drnet.tasks.optim import (
+    OptimizerName,
+    Schedule,
+    check_finite,
+    optimizer_with_schedule,
+    param_groups,
+)
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
 TOP_K = (1, 5)  # accuracies logged as val/top1, val/top5 (test/ likewise)
@@ -28,7 +34,7 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
     monitor = "val/top1"
     architecture_args = ("model", "num_classes", "model_kwargs")  # see SegmentationTask
     weights_args = ("pretrained",)
-    training_args = ("label_smoothing", "lr", "momentum", "weight_decay", "nesterov",
+    training_args = ("label_smoothing", "optimizer", "lr", "momentum", "weight_decay", "nesterov",
                      "head_lr_mult", "schedule", "poly_power", "warmup_iters", "checkpointing")
     predict_args = ("fast_predict", "predict_dtype", "engine")
     evaluate_args = ()
@@ -41,6 +47,7 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
         pretrained: str | None = None,
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
+        optimizer: OptimizerName = "sgd",
         lr: float = 0.1,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
@@ -118,8 +125,8 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
         hp = self.hparams
         head = {id(p) for p in self.model.get_classifier().parameters()}
         backbone = (p for p in self.model.parameters() if id(p) not in head)
-        return sgd_with_schedule(
-            param_groups(self.model, backbone, hp.lr, hp.head_lr_mult), momentum=hp.momentum,
-            weight_decay=hp.weight_decay, nesterov=hp.nesterov,
+        return optimizer_with_schedule(
+            param_groups(self.model, backbone, hp.lr, hp.head_lr_mult), optimizer=hp.optimizer,
+            momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov,
             schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
             warmup_iters=hp.warmup_iters, power=hp.poly_power)

@@ -14,7 +14,13 @@ from torch import Tensor
 from torchmetrics.detection import MeanAveragePrecision
 
 from drnet.models import create_model, get_entry
-from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
+from drnet.tasks.optim import (
+    OptimizerName,
+    Schedule,
+    check_finite,
+    optimizer_with_schedule,
+    param_groups,
+)
 
 # What validation and test log (COCO's summary; -1 where no object of that size exists).
 MAP_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100")
@@ -40,8 +46,8 @@ class DetectionTask(L.LightningModule):
 
     architecture_args = ("model", "num_classes", "model_kwargs")  # see SegmentationTask
     weights_args = ("pretrained", "pretrained_backbone")
-    training_args = ("lr", "momentum", "weight_decay", "nesterov", "head_lr_mult", "schedule",
-                     "poly_power", "warmup_iters")
+    training_args = ("optimizer", "lr", "momentum", "weight_decay", "nesterov", "head_lr_mult",
+                     "schedule", "poly_power", "warmup_iters")
     predict_args = ("predict_min_score",)
     evaluate_args = ("map_backend",)
 
@@ -55,6 +61,7 @@ class DetectionTask(L.LightningModule):
         class_names: list[str] | None = None,
         min_size: int | list[int] = 800,
         max_size: int = 1333,
+        optimizer: OptimizerName = "sgd",
         lr: float = 0.02,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
@@ -133,9 +140,9 @@ class DetectionTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams
-        return sgd_with_schedule(
+        return optimizer_with_schedule(
             param_groups(self.model, self.model.backbone.body.parameters(), hp.lr,
-                         hp.head_lr_mult), momentum=hp.momentum,
+                         hp.head_lr_mult), optimizer=hp.optimizer, momentum=hp.momentum,
             weight_decay=hp.weight_decay, nesterov=hp.nesterov, schedule=hp.schedule,
             total_steps=self.trainer.estimated_stepping_batches,
             warmup_iters=hp.warmup_iters, power=hp.poly_power)

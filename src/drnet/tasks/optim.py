@@ -1,6 +1,7 @@
 """SGD with a per-iteration poly or cosine schedule and linear warm-up, as the DRN/DeepLab
-recipes: ``lr = base * (1 - t / T) ** power`` after ``warmup_iters`` linear steps; the
-backbone/head parameter split and the finite-loss guard every task shares."""
+recipes: ``lr = base * (1 - t / T) ** power`` after ``warmup_iters`` linear steps, or AdamW and
+a one-cycle schedule (short runs from scratch, as ``drnet demo``); the backbone/head parameter
+split and the finite-loss guard every task shares."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-Schedule = Literal["poly", "cosine", "constant"]
+Schedule = Literal["poly", "cosine", "constant", "onecycle"]
+OptimizerName = Literal["sgd", "adamw"]
+SGD_MOMENTUM = 0.9  # the tasks' default; AdamW refuses another value (it has no such option)
 
 
 def lr_factor(schedule: Schedule, total_steps: int, warmup_iters: int = 0,
               warmup_ratio: float = 0.1, power: float = 0.9) -> Callable[[int], float]:
     """Multiplier of the base learning rate at optimiser step ``t`` (0-based)."""
     if schedule not in ("poly", "cosine", "constant"):
-        raise ValueError(f"schedule must be 'poly', 'cosine' or 'constant', got {schedule!r}")
+        raise ValueError(f"schedule must be 'poly', 'cosine', 'constant' or 'onecycle', "
+                         f"got {schedule!r}")
     total = max(int(total_steps), 1)
 
     def factor(step: int) -> float:
@@ -55,13 +59,35 @@ def check_finite(loss: Tensor, step: int, detail: str = "") -> None:
             f"rate, raise warmup_iters or check the data; the last good checkpoint is kept")
 
 
-def sgd_with_schedule(groups: list[dict], *, momentum: float, weight_decay: float,
-                      nesterov: bool, schedule: Schedule, total_steps: int, warmup_iters: int,
-                      power: float) -> dict:
-    """Lightning's ``configure_optimizers`` answer: SGD stepped per iteration."""
-    optimizer = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=momentum,
-                                weight_decay=weight_decay, nesterov=nesterov)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_factor(schedule, total_steps, warmup_iters, power=power))
-    return {"optimizer": optimizer,
+def optimizer_with_schedule(groups: list[dict], *, optimizer: OptimizerName = "sgd",
+                            momentum: float, weight_decay: float, nesterov: bool,
+                            schedule: Schedule, total_steps: int, warmup_iters: int,
+                            power: float) -> dict:
+    """Lightning's ``configure_optimizers`` answer, stepped per iteration.
+
+    ``optimizer`` is ``"sgd"`` (momentum, optionally Nesterov) or ``"adamw"`` (decoupled weight
+    decay; ``momentum``/``nesterov`` are SGD's and another value than the default is an error,
+    not silently ignored). ``schedule="onecycle"`` is torch's ``OneCycleLR`` up to each group's
+    lr, warming up over ``warmup_iters`` steps (default 30 % of the run).
+    """
+    if optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            groups, lr=groups[0]["lr"], momentum=momentum, weight_decay=weight_decay,
+            nesterov=nesterov)
+    elif optimizer == "adamw":
+        if nesterov or momentum != SGD_MOMENTUM:
+            raise ValueError(f"momentum={momentum}/nesterov={nesterov} are SGD's options; "
+                             f"optimizer='adamw' has none (leave them at their defaults)")
+        opt = torch.optim.AdamW(groups, lr=groups[0]["lr"], weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+    total = max(int(total_steps), 1)
+    if schedule == "onecycle":
+        scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[g["lr"] for g in groups], total_steps=total,
+            pct_start=min(warmup_iters / total, 0.9) if warmup_iters else 0.3)
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            opt, lr_factor(schedule, total_steps, warmup_iters, power=power))
+    return {"optimizer": opt,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}

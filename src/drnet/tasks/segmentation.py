@@ -16,13 +16,20 @@ from drnet.inference import InferenceConfig, segment
 from drnet.metrics import SegmentationMetrics, format_class_table
 from drnet.models import SegmentationModel, create_model
 from drnet.tasks.fast_paths import Evaluator, Predictor
-from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
+from drnet.tasks.optim import (
+    OptimizerName,
+    Schedule,
+    check_finite,
+    optimizer_with_schedule,
+    param_groups,
+)
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
 
 class SegmentationTask(RecordsPreprocessing, L.LightningModule):
     """Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
-    head learning rate and a per-iteration poly schedule; mIoU on full validation images.
+    head learning rate and a per-iteration poly schedule (``optimizer="adamw"`` and
+    ``schedule="onecycle"`` for short runs from scratch); mIoU on full validation images.
 
     ``eval_output_stride`` evaluates and predicts at another output stride than the model was
     built (and trained) at, e.g. DeepLabv3's train at 16, evaluate at 8 (exact: see
@@ -41,8 +48,8 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
     # weights come from the checkpoint; the rest from the command line/config, where they apply.
     architecture_args = ("model", "num_classes", "model_kwargs", "aux_weight")
     weights_args = ("pretrained", "pretrained_backbone")
-    training_args = ("class_weights", "lr", "momentum", "weight_decay", "nesterov", "head_lr_mult",
-                     "schedule", "poly_power", "warmup_iters", "checkpointing")
+    training_args = ("class_weights", "optimizer", "lr", "momentum", "weight_decay", "nesterov",
+                     "head_lr_mult", "schedule", "poly_power", "warmup_iters", "checkpointing")
     predict_args = ("fast_predict", "predict_dtype")
     evaluate_args = ("print_class_table",)
 
@@ -57,6 +64,7 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
         aux_weight: float = 0.0,
         class_weights: list[float] | None = None,
         class_names: list[str] | None = None,
+        optimizer: OptimizerName = "sgd",
         lr: float = 0.01,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
@@ -191,8 +199,9 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams
-        return sgd_with_schedule(
+        return optimizer_with_schedule(
             param_groups(self.model, self.model.backbone.parameters(), hp.lr, hp.head_lr_mult),
-            momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov,
+            optimizer=hp.optimizer, momentum=hp.momentum, weight_decay=hp.weight_decay,
+            nesterov=hp.nesterov,
             schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
             warmup_iters=hp.warmup_iters, power=hp.poly_power)
