@@ -81,3 +81,39 @@ def test_figures_are_readable_pngs(tmp_path: Path) -> None:
                           tmp_path / "rates.png"), (500, 250))
     with pytest.raises(ValueError, match=r"ending in \.png"):
         save_rates([check_rates((1,))], tmp_path / "rates.jpg")
+
+
+def test_gridding_figure_is_in_image_pixels_on_one_scale() -> None:
+    from drnet import create_model
+    from drnet.analysis.plots import gridding_figure
+
+    grid = gridding(receptive_field(create_model("drn_d_22"), 64))
+    # DRN-D-22's dilated stages read their input at stride 8 (stem 1, layers 2-4 stride 2 each).
+    assert {row.name: row.scale for row in grid.stages}["layer5"] == 8
+    assert {row.name: row.scale for row in grid.stages}["layer2"] == 1
+    assert {row.name: row.scale for row in grid.stages}["layer3"] == 2
+    assert all(row.scale == 8 for row in grid.dilated)
+    figure = gridding_figure(grid)
+    axes = [ax for ax in figure.axes if ax.get_visible() and ax.axison]
+    # Top row: layer5..layer8 alone; bottom row: cumulative from layer5.
+    assert [ax.get_title().split(":")[0] for ax in axes] == [
+        "layer5", "layer6", "layer7", "layer8",
+        "layer5", "layer5-layer6", "layer5-layer7", "layer5-layer8"]
+    # layer5-layer8 reads offsets -27..27 of its stride-8 input: +-(27 * 8 + 4) image px, the
+    # widest pattern, so every panel shares that range.
+    assert {ax.get_xlim() for ax in axes} == {(-220.0, 220.0)}
+    assert "each stage alone" in axes[0].get_ylabel()
+    assert "cumulative from layer5" in axes[4].get_ylabel()
+    assert all("image px" in ax.get_xlabel() for ax in axes)
+    # layer6's pattern: 17 offsets of dilation 4 x stride 8 = 264 image px wide
+    assert axes[1].get_title().startswith("layer6: 264 px")
+
+
+def test_erf_title_names_the_weights() -> None:
+    from drnet.analysis.plots import erf_figure
+
+    erf = effective_receptive_field(averaging_stack(2), 9, samples=1)
+    title = erf_figure(erf, weights="pretrained: imagenet").axes[0].get_title()
+    assert "weights: pretrained: imagenet" in title
+    shuffled = effective_receptive_field(averaging_stack(2), 9, samples=1, random_weights=True)
+    assert "re-drawn for every input" in erf_figure(shuffled).axes[0].get_title()

@@ -70,10 +70,11 @@ class EffectiveRF:
 def effective_receptive_field(model: nn.Module, input_size: int | Sequence[int] = (224, 224),
                               *, at: str | None = None, samples: int = 8,
                               random_weights: bool = False, in_chans: int | None = None,
-                              batch_size: int = 4, seed: int = 0,
-                              name: str | None = None) -> EffectiveRF:
-    """Mean ``|gradient|`` of the central output of ``at`` (default: the last spatial stage)
-    over ``samples`` standard-normal inputs, in eval mode.
+                              batch_size: int = 4, seed: int = 0, name: str | None = None,
+                              position: tuple[int, int] | None = None) -> EffectiveRF:
+    """Mean ``|gradient|`` of one output of ``at`` (default: the last spatial stage) at
+    ``position`` (row, col of that output; default its centre) over ``samples``
+    standard-normal inputs, in eval mode.
 
     With ``random_weights`` every sample also gets freshly initialised weights (each module's
     ``reset_parameters``), which gives the architecture's ERF rather than one network's.
@@ -89,7 +90,12 @@ def effective_receptive_field(model: nn.Module, input_size: int | Sequence[int] 
     stage = report.stage(at) if at is not None else report.last_spatial_stage
     if stage.rows is None or stage.cols is None or stage.rows.is_global or stage.cols.is_global:
         raise ValueError(f"the output of {stage.name!r} has no image positions; pick `at`")
-    position = ((stage.shape[-2] - 1) // 2, (stage.shape[-1] - 1) // 2)
+    if position is None:
+        position = ((stage.shape[-2] - 1) // 2, (stage.shape[-1] - 1) // 2)
+    elif not all(0 <= p < n for p, n in zip(position, stage.shape[-2:], strict=True)):
+        raise ValueError(f"position {tuple(position)} is outside the {tuple(stage.shape[-2:])} "
+                         f"output of {stage.name!r}")
+    position = (int(position[0]), int(position[1]))
     generator = torch.Generator().manual_seed(seed)
     modes = {m: m.training for m in model.modules()}
     total = torch.zeros(size, dtype=torch.float64)

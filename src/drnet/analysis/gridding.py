@@ -28,6 +28,7 @@ class GriddingRow:
     dilations: tuple[tuple[int, ...], ...]  # per stage: its convs' dilations (kernel > 1)
     rows: Axis
     cols: Axis
+    scale: int = 1  # image pixels per pixel of the first stage's input (its input stride)
 
     @property
     def holes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -46,6 +47,7 @@ class GriddingRow:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "stages": list(self.stages),
                 "dilations": [list(d) for d in self.dilations], "coverage": self.coverage,
+                "image_pixels_per_offset": self.scale,
                 **{axis: {"span": [int(a.lo), int(a.hi)], "offsets": list(a.offsets()),
                           "holes": list(a.holes()), "coverage": a.coverage()}
                    for axis, a in (("rows", self.rows), ("cols", self.cols))}}
@@ -78,7 +80,8 @@ def gridding(report: ReceptiveField) -> Gridding:
     for stage in report.stages:
         axes = stage.local
         if _usable(axes):
-            rows.append(GriddingRow(stage.name, (stage.name,), (_dilations(stage),), *axes))
+            rows.append(GriddingRow(stage.name, (stage.name,), (_dilations(stage),), *axes,
+                                    scale=_input_stride(stage)))
     first = next((s for s in report.stages if max(s.dilations, default=1) > 1), None)
     cumulative = []
     if first is not None:
@@ -89,13 +92,23 @@ def gridding(report: ReceptiveField) -> Gridding:
             if _usable(axes):
                 name = first.name if stage is first else f"{first.name}-{stage.name}"
                 cumulative.append(GriddingRow(name, tuple(s.name for s in span),
-                                              tuple(_dilations(s) for s in span), *axes))
+                                              tuple(_dilations(s) for s in span), *axes,
+                                              scale=_input_stride(first)))
     return Gridding(report.model, tuple(rows), tuple(cumulative))
 
 
 def _usable(axes: Sequence[Axis] | None) -> bool:
     return axes is not None and all(
         a.exact and not a.is_global and a.support is not None for a in axes)
+
+
+def _input_stride(stage: StageRF) -> int:
+    """Image pixels per pixel of the stage's input: its field's jump from the image over its
+    jump from its own input (1 when unknown)."""
+    local = stage.local
+    if stage.rows is None or stage.rows.jump is None or local is None or not local[0].jump:
+        return 1
+    return max(int(stage.rows.jump / local[0].jump), 1)
 
 
 def _dilations(stage: StageRF) -> tuple[int, ...]:

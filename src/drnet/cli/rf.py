@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if erf is not None:
         from drnet.analysis.plots import save_erf
 
-        written.append(save_erf(erf, args.erf))
+        written.append(save_erf(erf, args.erf, weights=f"untrained, PyTorch's default "
+                                                         f"initialisation (seed {args.seed})"))
     for path in written:
         print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0 if checks is None or all(c.ok for c in checks) else 1

@@ -60,16 +60,16 @@ def _print_gridding(report: ReceptiveField, grid: Gridding) -> None:
         print("\ngridding: the dilated stages read their whole input (global pooling, e.g. "
               "squeeze-excitation) or only bounds are known (interpolation): no offsets to list")
         return
-    print("\ngridding: offsets one output reads along rows (= cols here unless shown), at the "
-          "input resolution of the first stage listed")
-    rows = [("stages", "dilations", "offsets read", "holes", "coverage")]
+    print("\ngridding: offsets one output reads along rows (= cols here unless shown), in "
+          "pixels of the first listed stage's input (x its input stride = image pixels)")
+    rows = [("stages", "dilations", "input stride", "offsets read", "holes", "coverage")]
     for row in (*dilated, *grid.dilated[1:]):
         offsets, holes = describe_offsets(row.rows), describe_holes(row.rows)
         if row.rows != row.cols:
             offsets += f" / {describe_offsets(row.cols)}"
             holes += f" / {describe_holes(row.cols)}"
         rows.append((row.name, " ".join("/".join(map(str, d)) for d in row.dilations),
-                     offsets, holes, f"{row.coverage:.0%}"))
+                     str(row.scale), offsets, holes, f"{row.coverage:.0%}"))
     print(format_table(rows))
     whole = grid.dilated_part
     if whole is not None:
