@@ -33,8 +33,10 @@ def new_figure(width: float, height: float) -> Any:
     return figure
 
 
-def save_png(figure: Any, path: str | os.PathLike) -> Path:
-    """Write ``figure`` to ``path`` (must end in .png) as a compact 256-colour PNG."""
+def save_png(figure: Any, path: str | os.PathLike, palette: bool = True) -> Path:
+    """Write ``figure`` to ``path`` (must end in .png), as a compact 256-colour PNG unless
+    ``palette`` is false (figures whose rare colours matter: a legend patch of a colour few
+    pixels use would be mapped to a common one)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"figures are written as PNG; give a path ending in .png, got {path}")
@@ -43,7 +45,8 @@ def save_png(figure: Any, path: str | os.PathLike) -> Path:
     figure.savefig(buffer, format="png")
     # A 256-colour palette keeps noisy heat maps small (a third of the size) and looks the same.
     with Image.open(buffer) as image:
-        image.convert("RGB").quantize(256).save(path, format="PNG", optimize=True)
+        image = image.convert("RGB")
+        (image.quantize(256) if palette else image).save(path, format="PNG", optimize=True)
     return path
 
 
