@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from drnet import create_model
 from drnet.data import ContextSegmentationDataset
-from drnet.data.synthetic import MEAN, STD
+from drnet.data.segmentation.synthetic import MEAN, STD
 from drnet.fast import optimize_for_inference
 from drnet.metrics import SegmentationMetrics
 

@@ -1,6 +1,6 @@
 """``DetectionTask``: torchvision detectors on drnet backbones, scored by COCO mAP.
 
-Batches (:mod:`drnet.data.detection_samples`): ``{"image": list of float (3, H, W) in [0, 1],
+Batches (:mod:`drnet.data.detection.samples`): ``{"image": list of float (3, H, W) in [0, 1],
 "target": list of {"boxes": float (N, 4) xyxy, "labels": int64 (N,)}, "path": list[str]}``.
 ``num_classes`` counts the background, label 0 (torchvision's convention).
 """
