@@ -7,6 +7,7 @@ import pytest
 from drnet.analysis.info import UnsupportedOperation
 from drnet.analysis.layout import LayoutError
 from drnet.analysis.tracer import UnsupportedLayerError
+from drnet.bench.torchvision_twin import NotComparableError
 from drnet.cli import is_user_error
 from drnet.cli.run_folder import RunFolderError
 from drnet.data.bad_samples import BadSampleError, TooManyBadSamplesError
@@ -15,7 +16,6 @@ from drnet.errors import DrnetError
 from drnet.fast.engines import EngineNotApplicableError, MissingExtraError
 from drnet.fast.engines.build import EngineCheckError
 from drnet.fast.export import ExportCheckError, UnsupportedExportError
-from drnet.fast.torchvision_twin import NotComparableError
 from drnet.models.sources import HashMismatchError, HubNotInstalledError, WeightsNotFoundError
 from drnet.models.weights import CheckpointError
 from drnet.tasks.prediction_files import PredictionOutputError

@@ -13,8 +13,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
+from drnet.inference.predictor import Predictor
 from drnet.models import Backbone, create_model
-from drnet.tasks.fast_paths import Predictor
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 from drnet.tasks.preprocessing import RecordsPreprocessing
 

@@ -13,9 +13,9 @@ from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
 from drnet.inference import InferenceConfig, segment
-from drnet.metrics import SegmentationMetrics, format_class_table
+from drnet.inference.predictor import Evaluator, Predictor
 from drnet.models import SegmentationModel, create_model
-from drnet.tasks.fast_paths import Evaluator, Predictor
+from drnet.tasks.metrics import SegmentationMetrics, format_class_table
 from drnet.tasks.optim import Schedule, check_finite, param_groups, sgd_with_schedule
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
