@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader
 
 from drnet import create_model
 from drnet.data import ContextSegmentationDataset
-from drnet.data.synthetic import MEAN, STD
+from drnet.data.segmentation.synthetic import MEAN, STD
 from drnet.fast import optimize_for_inference
-from drnet.metrics import SegmentationMetrics
+from drnet.tasks.metrics import SegmentationMetrics
 
 _MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
 _STD = torch.tensor(STD).view(1, 3, 1, 1)

@@ -19,7 +19,7 @@ drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeat
   --malloc-keep --output "$out/resnet50_os8_fp32_malloc_keep.json"
 drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeats 7 \
   --compile --output "$out/resnet50_os8_fp32_compile.json"
-if "$python" -c "import sys, torch; from drnet.fast.bench import environment
+if "$python" -c "import sys, torch; from drnet.bench.environment import environment
 sys.exit(not environment(torch.device('cpu'))['bf16_native'])"; then
   drnet bench resnet50 --output-stride 8 --input 512x512 --vs torchvision --repeats 3 \
     --precision bf16 --output "$out/resnet50_os8_bf16.json"

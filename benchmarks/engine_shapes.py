@@ -21,10 +21,10 @@ from typing import Any
 import torch
 
 from drnet import create_model
+from drnet.bench.environment import environment
+from drnet.bench.timing import time_interleaved
 from drnet.fast import optimize_for_inference
-from drnet.fast.bench import environment
 from drnet.fast.engines import installed
-from drnet.fast.timing import time_interleaved
 from drnet.inference import InferenceConfig, segment
 
 WHOLE_SIZES = ((512, 1024), (480, 960), (544, 1088))

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from drnet import create_model, with_output_stride
+from drnet.bench.memory import peak_memory
 from drnet.data import ContextSegmentationDataset
-from drnet.fast.memory import peak_memory
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bf16_miou import _MEAN, _STD, miou, train

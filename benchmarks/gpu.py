@@ -27,13 +27,14 @@ from typing import Any
 import torch
 
 from drnet import create_model
+from drnet.bench.environment import environment
+from drnet.bench.flops import count_flops
+from drnet.bench.memory import peak_memory
+from drnet.bench.run import BenchConfig, run_bench
+from drnet.bench.timing import time_interleaved
+from drnet.bench.torchvision_twin import NotComparableError, torchvision_twin
 from drnet.fast import optimize_for_inference
-from drnet.fast.bench import BenchConfig, environment, run_bench
 from drnet.fast.compare import relative_error
-from drnet.fast.flops import count_flops
-from drnet.fast.memory import peak_memory
-from drnet.fast.timing import time_interleaved
-from drnet.fast.torchvision_twin import NotComparableError, torchvision_twin
 from drnet.inference import InferenceConfig, segment
 
 FULL = {"models": [("drnseg_d_22", {}), ("drnseg_d_105", {}), ("resnet50", {"output_stride": 8})],

@@ -25,7 +25,7 @@ from drnet.data import SyntheticContextDataModule
 from drnet.fast import optimize_for_inference
 from drnet.fast.engines import installed
 from drnet.fast.quantize import QuantizeConfig
-from drnet.metrics import SegmentationMetrics
+from drnet.tasks.metrics import SegmentationMetrics
 
 
 def data(args: argparse.Namespace) -> SyntheticContextDataModule:

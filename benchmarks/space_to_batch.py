@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from drnet import create_model
+from drnet.bench.environment import environment
+from drnet.bench.timing import time_interleaved
 from drnet.fast import optimize_for_inference
-from drnet.fast.bench import environment
 from drnet.fast.compare import relative_error
-from drnet.fast.timing import time_interleaved
 
 CASES = {"resnet50-os8": ("resnet50", {"output_stride": 8}, (512, 512)),
          "drnseg_d_22": ("drnseg_d_22", {}, (512, 1024))}

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from drnet import create_model
+from drnet.bench.torchvision_twin import NotComparableError, torchvision_twin
 from drnet.cli import main
 from drnet.fast.compare import relative_error
-from drnet.fast.torchvision_twin import NotComparableError, torchvision_twin
 
 RESULT_KEYS = {"name", "label", "median_s", "q1_s", "q3_s", "min_s", "samples_s", "images_per_s",
                "gflops_per_s", "share_of_ceiling", "share_of_sgemm", "peak_mem_mb"}

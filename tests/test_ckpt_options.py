@@ -167,7 +167,7 @@ def test_a_fit_checkpoint_carries_its_normalisation_to_predict_and_export(
         trained, folder_root: Path, tmp_path: Path, capsys) -> None:
     """The synthetic set normalises with its own statistics; predicting on a folder data set
     (no statistics of its own) with that checkpoint uses them, and so does its export."""
-    from drnet.data.synthetic import MEAN, STD
+    from drnet.data.segmentation.synthetic import MEAN, STD
 
     _root, ckpt = trained
     image = tmp_path / "x.png"

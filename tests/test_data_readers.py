@@ -22,7 +22,7 @@ from drnet.data import (
     read_info,
     voc_dataset,
 )
-from drnet.data.voc import voc_colormap
+from drnet.data.segmentation.voc import voc_colormap
 from tests.fixtures import datasets as fx
 
 # cityscapesScripts labels.py, written out: labelId -> trainId; every other id is ignored.

@@ -11,7 +11,8 @@ import torch
 
 from drnet.data import ContextSegmentationDataset, GratingClassification
 
-# Grey levels documented in drnet.data.synthetic: background 0.3, band 0.6, line 0.9 (+-0.08).
+# Grey levels documented in drnet.data.segmentation.synthetic: background 0.3, band 0.6,
+# line 0.9 (+-0.08).
 BACKGROUND, BAND, LINE = 0, 1, 2
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from drnet import create_model
 from drnet.analysis import receptive_field
 from drnet.cli import main
-from drnet.data.synthetic import ContextSegmentationDataset
+from drnet.data.segmentation.synthetic import ContextSegmentationDataset
 from drnet.tasks.demo import VARIANTS, DemoResult, Shown
 from drnet.tasks.demo_fields import far_pixel, pixel_field
 

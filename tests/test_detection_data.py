@@ -17,8 +17,8 @@ from drnet.data import (
     SyntheticDetectionDataModule,
     detection_transforms,
 )
-from drnet.data.detection_samples import to_detection_sample
-from drnet.data.synthetic_detection import BACKGROUND_GREY, NOISE
+from drnet.data.detection.samples import to_detection_sample
+from drnet.data.detection.synthetic import BACKGROUND_GREY, NOISE
 from tests.fixtures.coco import CATEGORIES, IMAGES
 
 

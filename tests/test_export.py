@@ -4,6 +4,7 @@ relative, the issue's bound)."""
 
 from __future__ import annotations
 
+import argparse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,27 @@ def test_cli_exports_a_lightning_checkpoint(tmp_path: Path,
     x = torch.randn(1, 3, 33, 41)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def test_export_rebuilds_a_detection_checkpoint_with_its_resize(tmp_path: Path) -> None:
+    """The detector's own resize (min_size/max_size) is part of what the task trained: drnet
+    export must rebuild it from the checkpoint, not fall back to the defaults."""
+    from drnet.cli.export import add_arguments, build
+    from drnet.tasks import DetectionTask
+
+    task = DetectionTask("fasterrcnn_drn_d_tiny", num_classes=4, min_size=[48, 56], max_size=96)
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"hyper_parameters": dict(task.hparams),
+                "state_dict": {f"model.{k}": v for k, v in task.model.state_dict().items()}},
+               ckpt)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    model, name = build(parser.parse_args([str(ckpt)]))
+    assert name == "last"
+    assert tuple(model.transform.min_size) == (48, 56)
+    assert model.transform.max_size == 96
+    for key, value in task.model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
 
 
 def test_cli_errors_name_what_is_missing(tmp_path: Path,

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from drnet.metrics import SegmentationMetrics, format_class_table, scores_from_confusion
+from drnet.tasks.metrics import SegmentationMetrics, format_class_table, scores_from_confusion
 
 
 def test_hand_computed_example_with_ignore_and_absent_classes() -> None:

@@ -19,7 +19,7 @@ from drnet.fast import optimize_for_inference
 from drnet.fast.engines import installed
 from drnet.fast.engines.onnx_graph import export_graph
 from drnet.fast.quantize import QuantizeConfig, fp32_nodes, quantize
-from drnet.metrics import SegmentationMetrics
+from drnet.tasks.metrics import SegmentationMetrics
 
 pytestmark = pytest.mark.skipif(not installed("onnxruntime"), reason="onnxruntime missing")
 

@@ -21,9 +21,9 @@ from drnet.cli import main
 from drnet.data import FolderSegmentationDataModule, folder_dataset
 from drnet.data.bad_samples import BadSampleError
 from drnet.data.images import read_image
-from drnet.metrics import SegmentationMetrics
 from drnet.models import CheckpointError
 from drnet.tasks.checkpoint_io import AtomicCheckpointIO, atomic_save
+from drnet.tasks.metrics import SegmentationMetrics
 from tests.fixtures import runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")

@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from drnet.data.segmentation.voc import voc_colormap
 from drnet.tasks import ClassificationTask, SegmentationTask
 from drnet.tasks.optim import lr_factor
-from drnet.tasks.writers import PredictionWriter, default_palette
+from drnet.tasks.writers import PredictionWriter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
@@ -184,5 +185,5 @@ def test_top_k_only_below_the_number_of_classes(num_classes: int, logged: set[st
 
 
 def test_default_palette_is_voc() -> None:
-    palette = default_palette(4)
+    palette = voc_colormap(4)  # the writer's palette when the data module has none
     assert palette == [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0)]

@@ -30,19 +30,20 @@ BLOCKS = "src/drnet/layers/blocks.py"
 PADDING = "src/drnet/layers/padding.py"
 RESNET = "src/drnet/models/resnet.py"
 FOLD = "src/drnet/fast/fold.py"
-METRICS = "src/drnet/metrics.py"
+METRICS = "src/drnet/tasks/metrics.py"
 AXIS = "src/drnet/analysis/axis.py"
-INFERENCE = "src/drnet/inference.py"
+INFERENCE = "src/drnet/inference/segmentation.py"
 TRANSFORMS = "src/drnet/data/transforms.py"
 PREPROCESSING = "src/drnet/models/preprocessing.py"
 WRITERS = "src/drnet/tasks/writers.py"
+VOC = "src/drnet/data/segmentation/voc.py"
 DETECTION_WRITER = "src/drnet/tasks/detection_writer.py"
 WEIGHTS = "src/drnet/models/weights.py"
 DETECTORS = "src/drnet/models/detection/detectors.py"
 EXPORT = "src/drnet/fast/export.py"
 CLASSIFICATION = "src/drnet/tasks/classification.py"
-BENCH = "src/drnet/fast/bench.py"
-FLOPS = "src/drnet/fast/flops.py"
+BENCH = "src/drnet/bench/run.py"
+FLOPS = "src/drnet/bench/flops.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- output-stride planner -----------------------------------------------------------
@@ -240,9 +241,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "blend = self.alpha * rgb + (1 - self.alpha) * colourise(ids, palette)",
            ("tests/test_tasks.py", "-k", "writer or palette"),
            "alpha is the palette's weight"),
-    Mutant("palette-bits", WRITERS,
-           "g |= ((c >> 1) & 1) << shift",
-           "g |= ((c >> 2) & 1) << shift",
+    Mutant("palette-bits", VOC,
+           "rgb[:, channel] |= ((index >> (3 * shift + channel)) & 1) << (7 - shift)",
+           "rgb[:, channel] |= ((index >> (3 * shift + 2 - channel)) & 1) << (7 - shift)",
            ("tests/test_tasks.py", "-k", "palette"),
            "the VOC colour map interleaves r, g, b bits"),
     Mutant("detection-rows-without-names", DETECTION_WRITER,

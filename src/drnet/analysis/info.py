@@ -17,6 +17,7 @@ from torch import Tensor
 
 from drnet.analysis import layout as L
 from drnet.analysis.axis import Axis, union
+from drnet.errors import DrnetError
 
 aten = torch.ops.aten
 Axes = tuple[Axis, Axis]  # rows, columns
@@ -61,7 +62,7 @@ class Step:
     params: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-class UnsupportedOperation(ValueError):  # noqa: N818  (mirrors the Python builtin's name)
+class UnsupportedOperation(DrnetError, ValueError):  # noqa: N818  (mirrors the Python builtin's name)
     """Raised by a rule for an operation it cannot describe; the tracer adds the module name."""
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from drnet.errors import DrnetError
+
 Atom = tuple[str, int]
 Layout = tuple[tuple[Atom, ...], ...]
 SPATIAL = ("h", "w")
 
 
-class LayoutError(ValueError):
+class LayoutError(DrnetError, ValueError):
     """A reshape or index that splits or mixes an image axis in a way the tracer cannot follow."""
 
 

@@ -35,6 +35,7 @@ from drnet.analysis.info import (
     find_rule,
     flat_tensors,
 )
+from drnet.errors import DrnetError
 
 INPUT = "input"  # the origin of fields measured in input pixels
 SUPPORTED = ("2-d convolutions (transposed too), max/avg/adaptive pooling, padding, "
@@ -42,7 +43,7 @@ SUPPORTED = ("2-d convolutions (transposed too), max/avg/adaptive pooling, paddi
              "reshapes/permutes, global pooling and linear layers")
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(DrnetError, ValueError):
     """An operation in the model whose receptive field the tracer cannot describe."""
 
 

@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from drnet.errors import DrnetError
+
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("drnet.cli.models", "list registered models, parameter counts and weights"),
@@ -37,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-# Errors whose message already says what is wrong with the user's input.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, FloatingPointError,
-               PermissionError, MemoryError)
+# Errors whose message already says what is wrong with the user's input: drnet's own, and the
+# builtins torch, torchvision and the file system raise for bad arguments and files.
+USER_ERRORS = (DrnetError, ValueError, TypeError, FileNotFoundError, NotADirectoryError,
+               FloatingPointError, PermissionError, MemoryError)
 # Lightning's error for a trainer argument it cannot use (not imported here: --help stays fast).
 _USER_ERROR_NAMES = ("MisconfigurationException",)
 

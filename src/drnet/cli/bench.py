@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from drnet.fast.bench import BenchConfig, run_bench
+    from drnet.bench.run import BenchConfig, run_bench
 
     if args.threads:
         torch.set_num_threads(args.threads)

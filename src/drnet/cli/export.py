@@ -83,12 +83,9 @@ def build(args: argparse.Namespace) -> tuple[Any, str]:
     arch = args.arch
     hparams = _lightning_hparams(path)
     if arch is None and hparams:
-        arch = hparams["model"]
-        kwargs = {"num_classes": hparams.get("num_classes"), **(hparams.get("model_kwargs") or {}),
-                  **kwargs}
-        if hparams.get("aux_weight", 0) > 0:
-            kwargs["aux_head"] = True
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        from drnet.tasks.base import model_from_hparams
+
+        return model_from_hparams(hparams, pretrained=str(path), **kwargs), path.stem
     if arch is None:
         raise ValueError(f"{path} is a weights file without its architecture; name it with "
                          f"--arch (e.g. --arch drnseg_d_22 --num-classes 19)")

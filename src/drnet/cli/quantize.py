@@ -134,8 +134,8 @@ def evaluate(args: argparse.Namespace, model: Any, result: Any, data: Any) -> No
 
     from drnet.fast.engines import require
     from drnet.fast.engines.build import make_runner
-    from drnet.metrics import SegmentationMetrics
     from drnet.models import SegmentationModel
+    from drnet.tasks.metrics import SegmentationMetrics
 
     if not isinstance(model, SegmentationModel):
         raise ValueError(f"--evaluate scores segmentation models (mIoU); "

@@ -24,13 +24,14 @@ from typing import IO
 import lightning as L
 from lightning.pytorch.cli import SaveConfigCallback
 
+from drnet.errors import DrnetError
 from drnet.models.weights import CheckpointError
 
 RUN_PREFIX = "version_"
 _NUMBER = re.compile(rf"^{RUN_PREFIX}(\d+)$")
 
 
-class RunFolderError(ValueError):
+class RunFolderError(DrnetError, ValueError):
     """A run folder that cannot be used (taken by another process, nothing to resume)."""
 
 

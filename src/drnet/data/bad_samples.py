@@ -20,8 +20,10 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
+from drnet.errors import DrnetError
 
-class BadSampleError(ValueError):
+
+class BadSampleError(DrnetError, ValueError):
     """A sample that cannot be used as it is (the message names the file and the problem)."""
 
 

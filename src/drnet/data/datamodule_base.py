@@ -3,7 +3,8 @@ the mean/std contract and predict on a file, folder or list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import lightning as L
@@ -23,9 +24,10 @@ ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "pred
 
 
 class DataModuleBase(L.LightningDataModule):
-    """Base class: subclasses implement :meth:`make_dataset` for the roles ``train``, ``val`` and
-    ``test``. ``mean``/``std`` (in [0, 1], for the model's input normalisation and for showing
-    images) are set in ``__init__``; left unset, they follow the model's weights unless the data
+    """Base class: subclasses implement :meth:`read_split` and :meth:`transforms_for`; the roles
+    ``train``, ``val`` and ``test`` read the layout's split named in ``split_names``.
+    ``mean``/``std`` (in [0, 1], for the model's input normalisation and for showing images) are
+    set in ``__init__``; left unset, they follow the model's weights unless the data
     set has statistics of its own (``own_statistics``), see :mod:`drnet.data.preprocessing`.
     ``seed`` fixes the shuffling order and the workers' seeds; with ``num_workers=0``
     augmentation draws from torch's global generator (``seed_everything``).
@@ -39,6 +41,9 @@ class DataModuleBase(L.LightningDataModule):
     own_statistics: bool = False  # default_mean/std are the data set's, not ImageNet's
     generic_class_table: bool = False  # class_names/palette are placeholders (class_<i>)
     collate_fn: Callable[[list[Any]], Any] | None = staticmethod(collate_dicts)
+    # role -> the layout's split; subclasses with split arguments replace it per instance
+    split_names: Mapping[str, Any] = MappingProxyType(
+        {"train": "train", "val": "val", "test": "val"})
 
     def __init__(self, *, batch_size: int, val_batch_size: int, num_workers: int,
                  mean: Stats | None, std: Stats | None, seed: int,
@@ -74,7 +79,16 @@ class DataModuleBase(L.LightningDataModule):
             self.save_hyperparameters({"class_names": list(self.class_names)})
 
     def make_dataset(self, role: str) -> Dataset:
-        """The dataset for ``role``: ``"train"``, ``"val"`` or ``"test"``."""
+        """The dataset for ``role`` (``"train"``, ``"val"`` or ``"test"``): the one place that
+        maps a role to the layout's split and to its transforms."""
+        return self.read_split(self.split_names[role], self.transforms_for(role))
+
+    def read_split(self, split: Any, transforms: Callable[..., Any]) -> Dataset:
+        """The layout's ``split`` with ``transforms`` applied to each sample."""
+        raise NotImplementedError
+
+    def transforms_for(self, role: str) -> Callable[..., Any]:
+        """The transforms of ``role``: augmentation for ``"train"`` only."""
         raise NotImplementedError
 
     def predict_source(self) -> str:

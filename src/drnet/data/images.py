@@ -1,4 +1,4 @@
-"""Decoding image files into RGB, the one place that knows about modes and broken files.
+"""Finding and decoding image files: the one place that knows about modes and broken files.
 
 Grayscale, palette, RGBA/LA (alpha dropped), CMYK and 16-bit or float images all become 8-bit
 RGB; 16-bit values are scaled, not clipped (PIL's ``convert("RGB")`` would turn most of a
@@ -9,6 +9,7 @@ reports the file rather than a trace deep inside PIL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +40,20 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img.copy()
     return img.convert("RGB")  # L, P (with or without transparency), RGBA, LA, CMYK, YCbCr
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a folder, else an error that says which folder the layout needs."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what}: folder {path} does not exist")
+    return path
+
+
+def require_files(paths: Sequence[Path], what: str) -> None:
+    """Refuse an empty split and name the first missing files (with how many are missing)."""
+    if not paths:
+        raise ValueError(f"{what}: no files found (empty split)")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{what}: {len(missing)} of {len(paths)} files are missing, "
+                                f"e.g. {', '.join(missing[:3])}")

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from drnet.data.folder import IMAGE_EXTENSIONS
-from drnet.data.segmentation_dataset import SegmentationFiles, require_files
+from drnet.data.images import require_files
+from drnet.data.segmentation.files import SegmentationFiles
+from drnet.data.segmentation.folder import IMAGE_EXTENSIONS
 from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, segmentation_eval_transforms
 
 

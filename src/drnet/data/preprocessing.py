@@ -15,12 +15,13 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal
 
+from drnet.errors import DrnetError
 from drnet.models.preprocessing import Preprocessing, describe
 
 StatisticsSource = Literal["argument", "data set", "default"]
 
 
-class PreprocessingMismatchError(ValueError):
+class PreprocessingMismatchError(DrnetError, ValueError):
     """The data would be normalised otherwise than the weights expect."""
 
 

@@ -8,7 +8,7 @@ with ``ignore_index``, so padded pixels never count in the loss or the metrics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,9 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from drnet.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, UnitFloat
+
+# What every reader's ``transforms`` argument is: a dict sample in, a dict sample out.
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class RandomScale(v2.Transform):

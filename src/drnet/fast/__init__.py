@@ -1,6 +1,7 @@
-"""Speed and memory: BN folding, the fast inference path, space-to-batch execution, activation
-checkpointing, benchmarking helpers and export. Only torch is imported here; ONNX and
-onnxruntime are imported by :mod:`drnet.fast.export` when it runs."""
+"""Model transforms for speed and memory: BN folding, the fast inference path (engines, int8),
+space-to-batch execution, activation checkpointing and export; measuring them is
+:mod:`drnet.bench`'s job. Only torch is imported here; ONNX and onnxruntime are imported by
+:mod:`drnet.fast.export` when it runs."""
 
 from drnet.fast.checkpointing import enable_checkpointing, prepare_for_training, stage_names
 from drnet.fast.fold import count_batchnorms, fold_batchnorm

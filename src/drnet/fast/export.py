@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetError
 from drnet.fast.compare import relative_error
 from drnet.models.preprocessing import Preprocessing
 
@@ -30,11 +31,11 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported-program
 TOLERANCE = 1e-4  # max |exported - eager| / max |eager|
 
 
-class ExportCheckError(RuntimeError):
+class ExportCheckError(DrnetError, RuntimeError):
     """An exported model disagrees with the eager model; the message gives sizes and errors."""
 
 
-class UnsupportedExportError(ValueError):
+class UnsupportedExportError(DrnetError, ValueError):
     """A model that no export format reproduces; the message says why and what to do."""
 
 

@@ -50,7 +50,6 @@ class DRNSpec:
     arch: Literal["C", "D"]
     block: type[BasicBlock] | type[Bottleneck]
     layers: tuple[int, int, int, int, int, int, int, int]
-    published_params_m: float | None  # with the 1000-class head (paper / official README)
     channels: tuple[int, ...] = CHANNELS
     description: str = ""
 
@@ -182,20 +181,20 @@ def build_drn(spec: DRNSpec, *, num_classes: int = 1000, in_chans: int = 3,
 
 
 DRN_SPECS = (
-    DRNSpec("drn_c_26", "C", BasicBlock, (1, 1, 2, 2, 2, 2, 1, 1), 21.13),
-    DRNSpec("drn_c_42", "C", BasicBlock, (1, 1, 3, 4, 6, 3, 1, 1), 31.23),
-    DRNSpec("drn_c_58", "C", Bottleneck, (1, 1, 3, 4, 6, 3, 1, 1), 41.59),
-    DRNSpec("drn_d_22", "D", BasicBlock, (1, 1, 2, 2, 2, 2, 1, 1), 16.39),
-    DRNSpec("drn_d_24", "D", BasicBlock, (1, 1, 2, 2, 2, 2, 2, 2), 21.11),
-    DRNSpec("drn_d_38", "D", BasicBlock, (1, 1, 3, 4, 6, 3, 1, 1), 26.50),
-    DRNSpec("drn_d_40", "D", BasicBlock, (1, 1, 3, 4, 6, 3, 2, 2), 31.22),
-    DRNSpec("drn_d_54", "D", Bottleneck, (1, 1, 3, 4, 6, 3, 1, 1), 35.81),
-    DRNSpec("drn_d_56", "D", Bottleneck, (1, 1, 3, 4, 6, 3, 2, 2), 40.53),
-    DRNSpec("drn_d_105", "D", Bottleneck, (1, 1, 3, 4, 23, 3, 1, 1), 54.80),
-    DRNSpec("drn_d_107", "D", Bottleneck, (1, 1, 3, 4, 23, 3, 2, 2), 59.52),
+    DRNSpec("drn_c_26", "C", BasicBlock, (1, 1, 2, 2, 2, 2, 1, 1)),
+    DRNSpec("drn_c_42", "C", BasicBlock, (1, 1, 3, 4, 6, 3, 1, 1)),
+    DRNSpec("drn_c_58", "C", Bottleneck, (1, 1, 3, 4, 6, 3, 1, 1)),
+    DRNSpec("drn_d_22", "D", BasicBlock, (1, 1, 2, 2, 2, 2, 1, 1)),
+    DRNSpec("drn_d_24", "D", BasicBlock, (1, 1, 2, 2, 2, 2, 2, 2)),
+    DRNSpec("drn_d_38", "D", BasicBlock, (1, 1, 3, 4, 6, 3, 1, 1)),
+    DRNSpec("drn_d_40", "D", BasicBlock, (1, 1, 3, 4, 6, 3, 2, 2)),
+    DRNSpec("drn_d_54", "D", Bottleneck, (1, 1, 3, 4, 6, 3, 1, 1)),
+    DRNSpec("drn_d_56", "D", Bottleneck, (1, 1, 3, 4, 6, 3, 2, 2)),
+    DRNSpec("drn_d_105", "D", Bottleneck, (1, 1, 3, 4, 23, 3, 1, 1)),
+    DRNSpec("drn_d_107", "D", Bottleneck, (1, 1, 3, 4, 23, 3, 2, 2)),
     # Not in the paper: one block per stage, widths up to 128 (~0.9 M parameters) -- the
     # scale of `drnet demo` and of `drnet fit` on the built-in synthetic set.
-    DRNSpec("drn_d_tiny", "D", BasicBlock, (1, 1, 1, 1, 1, 1, 1, 1), None,
+    DRNSpec("drn_d_tiny", "D", BasicBlock, (1, 1, 1, 1, 1, 1, 1, 1),
             (16, 16, 32, 64, 128, 128, 128, 128), "DRN-D, 1 block per stage, widths 16-128"),
 )
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetError
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.pretrained import PretrainedWeights, record_for_file
 
@@ -25,7 +26,7 @@ _WRAPPERS = ("state_dict", "model", "model_state_dict", "module")
 _PREFIXES = ("module.", "_orig_mod.", "model.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DrnetError, ValueError):
     """A checkpoint that cannot be read or does not fit the model; the message says why."""
 
 

@@ -3,31 +3,26 @@ more than five classes)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-import lightning as L
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
+from drnet.inference.predictor import Predictor
 from drnet.models import Backbone, create_model
-from drnet.tasks.fast_paths import Predictor
-from drnet.tasks.optim import (
-    OptimizerName,
-    Schedule,
-    check_finite,
-    optimizer_with_schedule,
-    param_groups,
-)
+from drnet.tasks.base import TaskBase
+from drnet.tasks.optim import OptimizerName, Schedule, check_finite
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
 TOP_K = (1, 5)  # accuracies logged as val/top1, val/top5 (test/ likewise)
 
 
-class ClassificationTask(RecordsPreprocessing, L.LightningModule):
+class ClassificationTask(RecordsPreprocessing, TaskBase):
     """Cross-entropy (optional label smoothing), SGD with a per-iteration schedule; the speed
     and memory options are those of :class:`drnet.tasks.SegmentationTask`."""
 
@@ -64,8 +59,7 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained,
-                                  **(model_kwargs or {}))
+        self.model = create_model(model, pretrained=pretrained, **self.model_args(self.hparams))
         if not isinstance(self.model, Backbone) or num_classes < 1:
             raise ValueError(f"model must be a classification backbone with num_classes >= 1, "
                              f"got {model!r} with num_classes={num_classes}")
@@ -81,6 +75,12 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
         for stage, metrics in self.metrics.items():  # register as submodules (device moves)
             for name, metric in metrics.items():
                 self.add_module(f"{stage}_{name}", metric)
+
+    @staticmethod
+    def model_args(hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``create_model``'s arguments (weights aside) for these hyperparameters: what
+        ``__init__`` builds and ``drnet export`` rebuilds from a checkpoint."""
+        return dict(num_classes=hparams.get("num_classes"), **(hparams.get("model_kwargs") or {}))
 
     def forward(self, image: Tensor) -> Tensor:
         return self.model(image)
@@ -121,12 +121,6 @@ class ClassificationTask(RecordsPreprocessing, L.LightningModule):
     def on_predict_end(self) -> None:
         self.predictor.stop()
 
-    def configure_optimizers(self) -> dict:
-        hp = self.hparams
+    def backbone_parameters(self) -> Iterable[nn.Parameter]:
         head = {id(p) for p in self.model.get_classifier().parameters()}
-        backbone = (p for p in self.model.parameters() if id(p) not in head)
-        return optimizer_with_schedule(
-            param_groups(self.model, backbone, hp.lr, hp.head_lr_mult), optimizer=hp.optimizer,
-            momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov,
-            schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
-            warmup_iters=hp.warmup_iters, power=hp.poly_power)
+        return (p for p in self.model.parameters() if id(p) not in head)

@@ -1,26 +1,21 @@
 """``DetectionTask``: torchvision detectors on drnet backbones, scored by COCO mAP.
 
-Batches (:mod:`drnet.data.detection_samples`): ``{"image": list of float (3, H, W) in [0, 1],
+Batches (:mod:`drnet.data.detection.samples`): ``{"image": list of float (3, H, W) in [0, 1],
 "target": list of {"boxes": float (N, 4) xyxy, "labels": int64 (N,)}, "path": list[str]}``.
 ``num_classes`` counts the background, label 0 (torchvision's convention).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import lightning as L
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics.detection import MeanAveragePrecision
 
 from drnet.models import create_model, get_entry
-from drnet.tasks.optim import (
-    OptimizerName,
-    Schedule,
-    check_finite,
-    optimizer_with_schedule,
-    param_groups,
-)
+from drnet.tasks.base import TaskBase
+from drnet.tasks.optim import OptimizerName, Schedule, check_finite
 
 # What validation and test log (COCO's summary; -1 where no object of that size exists).
 MAP_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100")
@@ -33,7 +28,7 @@ def mean_average_precision(backend: str = "pycocotools") -> MeanAveragePrecision
     return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend=backend)
 
 
-class DetectionTask(L.LightningModule):
+class DetectionTask(TaskBase):
     """torchvision's loss dict (summed; every term logged), SGD with the shared per-iteration
     schedule and warm-up, COCO mAP on the validation set.
 
@@ -78,15 +73,13 @@ class DetectionTask(L.LightningModule):
         if get_entry(model).family != "detection":
             raise ValueError(f"model must be a detection model (fasterrcnn_*, retinanet_*, "
                              f"fcos_*; see drnet models --family detection), got {model!r}")
-        kwargs = dict(model_kwargs or {})
-        clash = {"min_size", "max_size", "pretrained_backbone"} & set(kwargs)
+        clash = {"min_size", "max_size", "pretrained_backbone"} & set(model_kwargs or {})
         if clash:
             raise ValueError(f"set {sorted(clash)} as DetectionTask arguments, not in model_kwargs")
+        kwargs = self.model_args(self.hparams)
         if pretrained_backbone is not None:
             kwargs["pretrained_backbone"] = pretrained_backbone
-        sizes = tuple(min_size) if isinstance(min_size, list | tuple) else min_size
-        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained,
-                                  min_size=sizes, max_size=max_size, **kwargs)
+        self.model = create_model(model, pretrained=pretrained, **kwargs)
         self.class_names = list(class_names or ["background",
                                                 *(str(i) for i in range(1, num_classes))])
         if len(self.class_names) != num_classes:
@@ -95,6 +88,16 @@ class DetectionTask(L.LightningModule):
         self.val_map = mean_average_precision(map_backend)
         self.test_map = mean_average_precision(map_backend)
         self.last_scores: dict[str, Tensor] = {}
+
+    @staticmethod
+    def model_args(hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``create_model``'s arguments (weights aside) for these hyperparameters, the
+        detector's own resize included: what ``__init__`` builds and ``drnet export`` rebuilds
+        from a checkpoint."""
+        min_size = hparams.get("min_size", 800)
+        sizes = tuple(min_size) if isinstance(min_size, list | tuple) else min_size
+        return dict(num_classes=hparams.get("num_classes"), min_size=sizes,
+                    max_size=hparams.get("max_size", 1333), **(hparams.get("model_kwargs") or {}))
 
     def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
         return self.model(images)
@@ -138,11 +141,5 @@ class DetectionTask(L.LightningModule):
         prediction["path"] = batch.get("path")
         return prediction
 
-    def configure_optimizers(self) -> dict:
-        hp = self.hparams
-        return optimizer_with_schedule(
-            param_groups(self.model, self.model.backbone.body.parameters(), hp.lr,
-                         hp.head_lr_mult), optimizer=hp.optimizer, momentum=hp.momentum,
-            weight_decay=hp.weight_decay, nesterov=hp.nesterov, schedule=hp.schedule,
-            total_steps=self.trainer.estimated_stepping_batches,
-            warmup_iters=hp.warmup_iters, power=hp.poly_power)
+    def backbone_parameters(self) -> Iterable[nn.Parameter]:
+        return self.model.backbone.body.parameters()

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from drnet.data.predict import common_root
+from drnet.errors import DrnetError
 
 IMAGE_SUFFIXES = ("_labels.png", "_overlay.png", "_boxes.png")
 TABLE_NAMES = ("predictions.csv", "detections.csv")
 
 
-class PredictionOutputError(ValueError):
+class PredictionOutputError(DrnetError, ValueError):
     """The output folder cannot take this run's predictions (the message says why)."""
 
 

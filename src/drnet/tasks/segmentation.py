@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
 from drnet.inference import InferenceConfig, segment
-from drnet.metrics import SegmentationMetrics, format_class_table
+from drnet.inference.predictor import Evaluator, Predictor
 from drnet.models import SegmentationModel, create_model
-from drnet.tasks.fast_paths import Evaluator, Predictor
-from drnet.tasks.optim import (
-    OptimizerName,
-    Schedule,
-    check_finite,
-    optimizer_with_schedule,
-    param_groups,
-)
+from drnet.tasks.base import TaskBase
+from drnet.tasks.metrics import SegmentationMetrics, format_class_table
+from drnet.tasks.optim import OptimizerName, Schedule, check_finite
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
 
-class SegmentationTask(RecordsPreprocessing, L.LightningModule):
+class SegmentationTask(RecordsPreprocessing, TaskBase):
     """Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
     head learning rate and a per-iteration poly schedule (``optimizer="adamw"`` and
     ``schedule="onecycle"`` for short runs from scratch); mIoU on full validation images.
@@ -89,12 +84,10 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        kwargs = dict(model_kwargs or {})
-        if aux_weight > 0:
-            kwargs["aux_head"] = True
+        kwargs = self.model_args(self.hparams)
         if pretrained_backbone is not None:
             kwargs["pretrained_backbone"] = pretrained_backbone
-        self.model = create_model(model, num_classes=num_classes, pretrained=pretrained, **kwargs)
+        self.model = create_model(model, pretrained=pretrained, **kwargs)
         if not isinstance(self.model, SegmentationModel):
             raise ValueError(f"model must be a segmentation model (drnseg_*, deeplabv3_*, fcn_*), "
                              f"got {model!r}")
@@ -116,6 +109,15 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index)
         self.test_metrics = SegmentationMetrics(num_classes, ignore_index)
         self.last_scores: dict[str, Tensor] = {}
+
+    @staticmethod
+    def model_args(hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """``create_model``'s arguments (weights aside) for these hyperparameters: what
+        ``__init__`` builds and ``drnet export`` rebuilds from a checkpoint."""
+        kwargs = dict(num_classes=hparams.get("num_classes"), **(hparams.get("model_kwargs") or {}))
+        if hparams.get("aux_weight", 0) > 0:
+            kwargs["aux_head"] = True
+        return kwargs
 
     def forward(self, image: Tensor) -> Tensor:
         return self.model(image)
@@ -197,11 +199,5 @@ class SegmentationTask(RecordsPreprocessing, L.LightningModule):
         self.predictor.stop()
         self.evaluator.stop()
 
-    def configure_optimizers(self) -> dict:
-        hp = self.hparams
-        return optimizer_with_schedule(
-            param_groups(self.model, self.model.backbone.parameters(), hp.lr, hp.head_lr_mult),
-            optimizer=hp.optimizer, momentum=hp.momentum, weight_decay=hp.weight_decay,
-            nesterov=hp.nesterov,
-            schedule=hp.schedule, total_steps=self.trainer.estimated_stepping_batches,
-            warmup_iters=hp.warmup_iters, power=hp.poly_power)
+    def backbone_parameters(self) -> Iterable[nn.Parameter]:
+        return self.model.backbone.parameters()

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
+from drnet.data.segmentation.voc import voc_colormap
 from drnet.tasks import detection_writer
 from drnet.tasks.detection_writer import DETECTION_PALETTE, detection_rows, draw_detections
 from drnet.tasks.prediction_files import (
@@ -27,21 +28,6 @@ from drnet.tasks.prediction_table import RunTable, merge_parts, remove_parts
 CLASSIFICATION_CSV = "predictions.csv"
 HEADERS = {CLASSIFICATION_CSV: ("path", "rank", "class", "probability"),
            detection_writer.CSV_NAME: detection_writer.CSV_HEADER}
-
-
-def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
-    """The Pascal VOC colour map (bit-interleaved), distinct for up to 256 classes."""
-    palette = []
-    for label in range(num_classes):
-        r = g = b = 0
-        c = label
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        palette.append((r, g, b))
-    return palette
 
 
 def colourise(labels: np.ndarray, palette: Sequence[tuple[int, int, int]]) -> np.ndarray:
@@ -149,7 +135,7 @@ class PredictionWriter(BasePredictionWriter):
     def _write_segmentation(self, trainer: L.Trainer, prediction: dict[str, Any],
                             batch: dict[str, Any], bases: Sequence[Path]) -> None:
         datamodule = trainer.datamodule
-        palette = self.palette or getattr(datamodule, "palette", None) or default_palette(256)
+        palette = self.palette or getattr(datamodule, "palette", None) or voc_colormap(256)
         mean = torch.tensor(getattr(datamodule, "mean", (0.0, 0.0, 0.0))).view(3, 1, 1)
         std = torch.tensor(getattr(datamodule, "std", (1.0, 1.0, 1.0))).view(3, 1, 1)
         for i, (labels, base) in enumerate(zip(prediction["labels"], bases, strict=True)):

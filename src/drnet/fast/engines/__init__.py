@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from drnet.errors import DrnetError
+
 Engine = Literal["auto", "torch", "onnxruntime", "openvino"]
 ENGINES = ("auto", "torch", "onnxruntime", "openvino")
 # What "auto" tries on a CPU, fastest first as measured (README, Engines and int8): OpenVINO was
@@ -25,11 +27,11 @@ AUTO_ORDER_INT8 = ("openvino", "onnxruntime")
 PACKAGES = {"onnxruntime": ("onnxruntime", "onnxruntime"), "openvino": ("openvino", "openvino")}
 
 
-class MissingExtraError(ImportError, ValueError):
+class MissingExtraError(DrnetError, ImportError, ValueError):
     """An engine whose package is not installed; the message names the extra to install."""
 
 
-class EngineNotApplicableError(ValueError):
+class EngineNotApplicableError(DrnetError, ValueError):
     """The engine cannot run this model or these options; the message says why."""
 
 

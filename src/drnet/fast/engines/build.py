@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from drnet.errors import DrnetError
 from drnet.fast.compare import relative_error
 from drnet.fast.engines.onnx_graph import OnnxGraph, export_graph, in_channels
 from drnet.fast.engines.runner import EngineRunner
@@ -16,7 +17,7 @@ CHECK_SIZE = (1, 45, 61)  # batch, height, width: odd, unlike the traced 2x64x64
 STATIC_SHAPES = {"onnxruntime": 0, "openvino": 4}
 
 
-class EngineCheckError(RuntimeError):
+class EngineCheckError(DrnetError, RuntimeError):
     """An engine's output differs from the PyTorch model's; the message gives the error."""
 
 

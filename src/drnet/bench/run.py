@@ -2,15 +2,13 @@
 peak (a 1x1 conv and an sgemm) and peak memory, for inference and a training step, optionally
 against peers: torchvision's model, ONNX Runtime and OpenVINO on the same weights.
 
-Everything is measured in one process, candidates interleaved (:mod:`drnet.fast.timing`), and
+Everything is measured in one process, candidates interleaved (:mod:`drnet.bench.timing`), and
 returned as one JSON-able dict (``SCHEMA``) that the CLI prints as tables or as JSON.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import platform
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,15 +17,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from drnet.bench.engine_peers import PEERS, engine_peer
+from drnet.bench.environment import environment, load_average
+from drnet.bench.flops import CeilingConv, CeilingMatmul, count_flops
+from drnet.bench.memory import check_fits, peak_memory
+from drnet.bench.timing import Timing, time_interleaved
+from drnet.bench.torchvision_twin import NotComparableError, torchvision_twin
+from drnet.bench.train_step import make_train_step, random_target
 from drnet.fast.checkpointing import prepare_for_training
 from drnet.fast.compare import relative_error
-from drnet.fast.engine_peers import PEERS, engine_peer
-from drnet.fast.flops import CeilingConv, CeilingMatmul, count_flops
-from drnet.fast.memory import check_fits, peak_memory
 from drnet.fast.optimize import optimize_for_inference, parse_dtype
-from drnet.fast.timing import Timing, time_interleaved
-from drnet.fast.torchvision_twin import NotComparableError, torchvision_twin
-from drnet.fast.train_step import make_train_step, random_target
 
 SCHEMA = "drnet.bench/1"
 Progress = Callable[[str], None]
@@ -89,7 +88,7 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
     device = torch.device(config.device)
     allocator = "default"
     if config.malloc_keep:
-        from drnet.fast.allocator import keep_freed_memory
+        from drnet.bench.allocator import keep_freed_memory
 
         allocator = "glibc-keep" if keep_freed_memory() else "default (mallopt unavailable)"
     kwargs: dict[str, Any] = {}
@@ -121,51 +120,8 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str
         report["inference"] = _inference(config, model, twin, x, device, say)
     if "train" in config.modes:
         report["train"] = _train(config, model, twin, x, device, say)
-    report["load_average_end"] = _load_average()
+    report["load_average_end"] = load_average()
     return report
-
-
-def _load_average() -> list[float] | None:
-    """1, 5 and 15-minute load averages: how busy the (shared) machine was."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def environment(device: torch.device) -> dict[str, Any]:
-    """The machine a figure was measured on."""
-    if device.type == "cuda":
-        name, bf16 = torch.cuda.get_device_name(device), torch.cuda.is_bf16_supported()
-    else:
-        name, bf16 = _cpu_name(), bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return {"device": device.type, "device_name": name, "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "bf16_native": bf16,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "load_average_start": _load_average(), **_engine_versions()}
-
-
-def _engine_versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {}
-    for package in ("onnxruntime", "openvino"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def _inference(config: BenchConfig, model: nn.Module, twin: nn.Module | None, x: torch.Tensor,

@@ -8,7 +8,7 @@ ignore value raise an error naming the file, never a silently wrong target.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, default_collate
 
 from drnet.data.bad_samples import BadSampleError, SkipsBadSamples
-from drnet.data.images import read_image
-from drnet.data.transforms import finish_sample, to_segmentation_sample
+from drnet.data.images import read_image, require_files
+from drnet.data.transforms import Transform, finish_sample, to_segmentation_sample
 
-Transform = Callable[[dict[str, Any]], dict[str, Any]]
 INVALID = -1  # label-map entry for a value that must not occur in a mask file
 _MASK_MODES = ("L", "P", "I", "I;16")
 
@@ -36,23 +35,6 @@ def identity_label_map(num_classes: int, ignore_index: int = 255,
     label_map[:num_classes] = np.arange(num_classes)
     label_map[file_ignore] = ignore_index
     return label_map
-
-
-def require_dir(path: Path, what: str) -> Path:
-    """``path`` if it is a folder, else an error that says which folder the layout needs."""
-    if not path.is_dir():
-        raise FileNotFoundError(f"{what}: folder {path} does not exist")
-    return path
-
-
-def require_files(paths: Sequence[Path], what: str) -> None:
-    """Refuse an empty split and name the first missing files (with how many are missing)."""
-    if not paths:
-        raise ValueError(f"{what}: no files found (empty split)")
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"{what}: {len(missing)} of {len(paths)} files are missing, "
-                                f"e.g. {', '.join(missing[:3])}")
 
 
 def read_mask(path: Path, label_map: np.ndarray) -> np.ndarray:

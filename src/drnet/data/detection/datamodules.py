@@ -1,6 +1,6 @@
 """Detection DataModules: COCO-format folders and the built-in synthetic shapes set.
 
-Batches follow :mod:`drnet.data.detection_samples`: ``{"image": list of float (3, H, W),
+Batches follow :mod:`drnet.data.detection.samples`: ``{"image": list of float (3, H, W),
 "target": list of {"boxes": float (N, 4) xyxy, "labels": int64 (N,)}, "path": list[str]}``.
 Images stay in [0, 1] by default (``mean`` 0, ``std`` 1): torchvision's detectors normalise
 and resize themselves (``image_mean``/``image_std``, ``min_size``/``max_size``).
@@ -14,16 +14,16 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from drnet.data import synthetic_detection as shapes
-from drnet.data.coco import COCODetection, annotation_file, categories, read_annotations
 from drnet.data.datamodule_base import DataModuleBase, Stats
-from drnet.data.detection_samples import collate_detection, detection_transforms
+from drnet.data.detection import synthetic as shapes
+from drnet.data.detection.coco import COCODetection, annotation_file, categories, read_annotations
+from drnet.data.detection.samples import collate_detection, detection_transforms
 
 
 class DetectionDataModule(DataModuleBase):
     """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of
-    ``__init__`` and implement :meth:`read_split`. Training flips horizontally (``flip``);
-    every role drops boxes left under 1 px by the transforms."""
+    ``__init__``, implement :meth:`read_split` and name their splits in ``split_names``. Training
+    flips horizontally (``flip``); every role drops boxes left under 1 px by the transforms."""
 
     num_classes: int
     class_names: list[str]
@@ -42,26 +42,21 @@ class DetectionDataModule(DataModuleBase):
                          predict_path=predict_path)
         self.flip = flip
 
-    def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
-        """The dataset for ``role`` (``train``, ``val``, ``test``) with ``transforms``."""
-        raise NotImplementedError
-
-    def make_dataset(self, role: str) -> Dataset:
-        flip = self.flip and role == "train"
-        return self.read_split(role, detection_transforms(self.mean, self.std, flip=flip))
+    def transforms_for(self, role: str) -> Callable[..., Any]:
+        return detection_transforms(self.mean, self.std, flip=self.flip and role == "train")
 
 
 class COCODetectionDataModule(DetectionDataModule):
     """``root/annotations/instances_<split>.json`` with images in ``root/images/<split>/`` or
-    ``root/<split>/`` (:mod:`drnet.data.coco`). The training split's categories fix the labels
-    (``class_names`` = background + their names in id order); test reads ``test_split``
-    (``val2017`` by default: COCO's test labels are not public)."""
+    ``root/<split>/`` (:mod:`drnet.data.detection.coco`). The training split's categories fix
+    the labels (``class_names`` = background + their names in id order); test reads
+    ``test_split`` (``val2017`` by default: COCO's test labels are not public)."""
 
     def __init__(self, root: str, *, train_split: str = "train2017",
                  val_split: str = "val2017", test_split: str = "val2017",
                  **kwargs: Any) -> None:
         self.root = root
-        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         annotations = read_annotations(annotation_file(root, train_split))
         table = categories(annotations)
         self._train_annotations: dict[str, Any] | None = annotations  # handed over, then dropped
@@ -70,16 +65,16 @@ class COCODetectionDataModule(DetectionDataModule):
         self.num_classes = len(self.class_names)
         super().__init__(**kwargs)
 
-    def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         data = None
-        if role == "train":  # parsed once in __init__ for the categories: not parsed again
+        if split == self.split_names["train"]:  # parsed in __init__ for the categories: once
             data, self._train_annotations = self._train_annotations, None
-        return COCODetection(self.root, self.splits[role], category_ids=self.category_ids,
+        return COCODetection(self.root, split, category_ids=self.category_ids,
                              transforms=transforms, data=data)
 
 
 class SyntheticDetectionDataModule(DetectionDataModule):
-    """The built-in shapes set (:mod:`drnet.data.synthetic_detection`), generated on the fly:
+    """The built-in shapes set (:mod:`drnet.data.detection.synthetic`), generated on the fly:
     no files; no flip by default, so every network sees the same data stream."""
 
     num_classes = shapes.ShapesDetectionDataset.num_classes
@@ -91,6 +86,7 @@ class SyntheticDetectionDataModule(DetectionDataModule):
                  val_batch_size: int | None = None, num_workers: int = 0, flip: bool = False,
                  seed: int = 0, predict_path: str | None = None) -> None:
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+        self.split_names = {"train": "train", "val": "val", "test": "test"}
         self.image_size, self.object_size, self.num_objects = (
             image_size, tuple(object_size), tuple(num_objects))
         shapes.ShapesDetectionDataset(1, image_size, object_size=self.object_size,
@@ -99,7 +95,7 @@ class SyntheticDetectionDataModule(DetectionDataModule):
                          num_workers=num_workers, flip=flip, seed=seed,
                          predict_path=predict_path)
 
-    def read_split(self, role: str, transforms: Callable[..., Any]) -> Dataset:
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return shapes.ShapesDetectionDataset(
-            self.sizes[role], self.image_size, self.seed, role, object_size=self.object_size,
+            self.sizes[split], self.image_size, self.seed, split, object_size=self.object_size,
             num_objects=self.num_objects, transforms=transforms)

@@ -13,12 +13,9 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import VOCSegmentation
 
-from drnet.data.segmentation_dataset import (
-    SegmentationFiles,
-    Transform,
-    identity_label_map,
-    require_dir,
-)
+from drnet.data.images import require_dir
+from drnet.data.segmentation.files import SegmentationFiles, identity_label_map
+from drnet.data.transforms import Transform
 
 SPLITS = ("train", "val", "trainval")
 VOC_CLASSES: list[str] = [

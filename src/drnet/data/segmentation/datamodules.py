@@ -1,8 +1,14 @@
-"""Segmentation DataModules, one per layout (design.md §6), plus the synthetic context set.
+"""Segmentation DataModules (import Lightning): the base class and one per layout (design.md §6),
+plus the synthetic context set.
+
+Batches are dicts ``{"image": float (N, 3, H, W) normalised, "mask": int64 (N, H, W),
+"path": list[str]}``. Training draws random crops of ``crop_size`` (padded with 0 / ignore_index);
+validation and test use full images, unscaled and uncropped, so mIoU is measured as papers do;
+predict yields ``{"image", "path"}`` for ``predict_path`` (an image, a folder or a .txt list).
 
 Each ``__init__`` is a config schema: the layout's own arguments, then (``**kwargs``) those of
-:class:`~drnet.data.segmentation_datamodule.SegmentationDataModule` (batch sizes, workers, crop,
-scale, rotation, flip, ignore index, mean/std, seed, predict path).
+:class:`SegmentationDataModule` (batch sizes, workers, crop, scale, rotation, flip, ignore index,
+mean/std, seed, predict path).
 """
 
 from __future__ import annotations
@@ -12,14 +18,68 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from drnet.data import synthetic
-from drnet.data.cityscapes import cityscapes_dataset
-from drnet.data.drn_lists import drn_list_dataset, read_info
-from drnet.data.folder import folder_dataset
-from drnet.data.segmentation_datamodule import SegmentationDataModule
-from drnet.data.transforms import segmentation_eval_transforms
-from drnet.data.voc import VOC_CLASSES, VOC_PALETTE, voc_colormap, voc_dataset
+from drnet.data.datamodule_base import DataModuleBase, Stats
+from drnet.data.segmentation import synthetic
+from drnet.data.segmentation.cityscapes import cityscapes_dataset
+from drnet.data.segmentation.drn_lists import drn_list_dataset, read_info
+from drnet.data.segmentation.files import collate_segmentation
+from drnet.data.segmentation.folder import folder_dataset
+from drnet.data.segmentation.voc import VOC_CLASSES, VOC_PALETTE, voc_colormap, voc_dataset
+from drnet.data.transforms import segmentation_eval_transforms, segmentation_train_transforms
 from drnet.models.preprocessing import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+
+
+class SegmentationDataModule(DataModuleBase):
+    """Base class: subclasses set the class table (``num_classes``, ``class_names``, ``palette``)
+    and implement :meth:`~drnet.data.datamodule_base.DataModuleBase.read_split`;
+    ``split_names`` maps the roles to the layout's splits.
+
+    Everything a CLI links into the model (``num_classes``, ``ignore_index``, ``mean``, ``std``,
+    ``class_weights`` — ``None`` unless the set suggests loss weights) is set by ``__init__``.
+    """
+
+    num_classes: int
+    class_names: list[str]
+    palette: list[tuple[int, int, int]]
+    class_weights: tuple[float, ...] | None = None
+    collate_fn = staticmethod(collate_segmentation)
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 8,
+        val_batch_size: int = 1,
+        num_workers: int = 0,
+        crop_size: int | tuple[int, int] = 512,
+        scale_range: tuple[float, float] | None = (0.5, 2.0),
+        rotate: float = 0.0,
+        flip: bool = True,
+        ignore_index: int = 255,
+        mean: Stats | None = None,
+        std: Stats | None = None,
+        seed: int = 0,
+        predict_path: str | None = None,
+        skip_bad_samples: bool = False,
+        max_bad_fraction: float = 0.05,
+    ) -> None:
+        super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
+                         num_workers=num_workers, mean=mean, std=std, seed=seed,
+                         predict_path=predict_path, skip_bad_samples=skip_bad_samples,
+                         max_bad_fraction=max_bad_fraction)
+        self.crop_size, self.scale_range, self.rotate, self.flip = (
+            crop_size, scale_range, rotate, flip)
+        self.ignore_index = ignore_index
+        self.train_transforms()  # a bad crop/scale/rotate fails here, not at the first batch
+
+    def train_transforms(self) -> Callable[..., Any]:
+        return segmentation_train_transforms(self.crop_size, self.scale_range, self.rotate,
+                                             self.flip, self.mean, self.std, self.ignore_index)
+
+    def eval_transforms(self) -> Callable[..., Any]:
+        return segmentation_eval_transforms(self.mean, self.std)
+
+    def transforms_for(self, role: str) -> Callable[..., Any]:
+        return self.train_transforms() if role == "train" else self.eval_transforms()
 
 
 def _names_and_palette(num_classes: int, class_names: list[str] | None,
@@ -114,9 +174,10 @@ class FolderSegmentationDataModule(SegmentationDataModule):
 
 
 class SyntheticContextDataModule(SegmentationDataModule):
-    """The built-in context set (:mod:`drnet.data.synthetic`), generated on the fly: no files,
-    no augmentation (every network sees the same data stream), one image size, so validation
-    batches may hold several images. ``class_weights`` holds the set's suggested loss weights."""
+    """The built-in context set (:mod:`drnet.data.segmentation.synthetic`), generated on the
+    fly: no files, no augmentation (every network sees the same data stream), one image size, so
+    validation batches may hold several images. ``class_weights`` holds the set's suggested loss
+    weights."""
 
     num_classes = synthetic.ContextSegmentationDataset.num_classes
     class_names = synthetic.CLASS_NAMES

@@ -45,8 +45,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from drnet.data.segmentation_dataset import Transform
-from drnet.data.transforms import finish_sample
+from drnet.data.transforms import Transform, finish_sample
 
 CLASS_NAMES: list[str] = ["background", "red-tagged band", "green-tagged band",
                           "blue-tagged band", "line"]

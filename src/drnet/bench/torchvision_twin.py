@@ -10,13 +10,15 @@ from __future__ import annotations
 import torchvision
 from torch import Tensor, nn
 
+from drnet.errors import DrnetError
+
 # torchvision's replace_stride_with_dilation for each output stride (layer2, layer3, layer4).
 _DILATE = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
 _RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 _SEGMENTATION = ("deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50", "fcn_resnet101")
 
 
-class NotComparableError(ValueError):
+class NotComparableError(DrnetError, ValueError):
     """torchvision has no model computing the same function; the message says why."""
 
 

@@ -12,8 +12,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets import CIFAR10, ImageFolder
 
 from drnet.data.bad_samples import SkipsBadSamples
-from drnet.data.images import read_image
-from drnet.data.segmentation_dataset import require_dir
+from drnet.data.images import read_image, require_dir
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)

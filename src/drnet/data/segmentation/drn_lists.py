@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from drnet.data.segmentation_dataset import (
-    SegmentationFiles,
-    Transform,
-    identity_label_map,
-    require_dir,
-)
+from drnet.data.images import require_dir
+from drnet.data.segmentation.files import SegmentationFiles, identity_label_map
+from drnet.data.transforms import Transform
 
 
 def read_info(root: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:

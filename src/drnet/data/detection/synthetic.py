@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from drnet.data.detection_samples import finish_detection_sample, to_detection_sample
-from drnet.data.segmentation_dataset import Transform
+from drnet.data.detection.samples import finish_detection_sample, to_detection_sample
+from drnet.data.transforms import Transform
 
 CLASS_NAMES: list[str] = ["background", "square", "disc", "triangle"]
 SPLITS = ("train", "val", "test")

@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 
-from drnet.data.detection_samples import finish_detection_sample, to_detection_sample
-from drnet.data.images import read_image
-from drnet.data.segmentation_dataset import Transform, require_files
+from drnet.data.detection.samples import finish_detection_sample, to_detection_sample
+from drnet.data.images import read_image, require_files
+from drnet.data.transforms import Transform
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,9 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import Cityscapes
 
-from drnet.data.segmentation_dataset import (
-    INVALID,
-    SegmentationFiles,
-    Transform,
-    require_dir,
-)
+from drnet.data.images import require_dir
+from drnet.data.segmentation.files import INVALID, SegmentationFiles
+from drnet.data.transforms import Transform
 
 SPLITS = ("train", "val", "test")
 

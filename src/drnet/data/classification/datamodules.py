@@ -6,13 +6,14 @@ predict yields ``{"image", "path"}`` at the images' own size (drnet classifiers 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from drnet.data import synthetic_classification as grating
-from drnet.data.classification import (
+from drnet.data.classification import synthetic as grating
+from drnet.data.classification.readers import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -28,8 +29,9 @@ from drnet.data.transforms import (
 
 
 class ClassificationDataModule(DataModuleBase):
-    """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of ``__init__``
-    and implement :meth:`make_dataset`. ``val_batch_size`` defaults to ``batch_size`` (the
+    """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of ``__init__``,
+    implement :meth:`read_split` and :meth:`transforms_for` and name their splits in
+    ``split_names``. ``val_batch_size`` defaults to ``batch_size`` (the
     evaluation images have one size)."""
 
     num_classes: int
@@ -57,16 +59,18 @@ class ImageFolderDataModule(ClassificationDataModule):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root, self.image_size, self.resize_size = root, image_size, resize_size
-        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         self.class_names = imagefolder_classes(root, train_split)
         self.num_classes = len(self.class_names)
 
-    def make_dataset(self, role: str) -> Dataset:
-        transform: Callable[..., Any] = (
-            classification_train_transforms(self.image_size, self.mean, self.std)
-            if role == "train" else classification_eval_transforms(
-                self.image_size, self.mean, self.std, resize_size=self.resize_size))
-        return imagefolder_dataset(self.root, self.splits[role], self.class_names, transform)
+    def transforms_for(self, role: str) -> Callable[..., Any]:
+        if role == "train":
+            return classification_train_transforms(self.image_size, self.mean, self.std)
+        return classification_eval_transforms(self.image_size, self.mean, self.std,
+                                              resize_size=self.resize_size)
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
+        return imagefolder_dataset(self.root, split, self.class_names, transforms)
 
 
 class CIFAR10DataModule(ClassificationDataModule):
@@ -78,26 +82,29 @@ class CIFAR10DataModule(ClassificationDataModule):
     class_names = CIFAR10_CLASSES
     default_mean, default_std = CIFAR10_MEAN, CIFAR10_STD
     own_statistics = True
+    split_names = MappingProxyType({"train": "train", "val": "test", "test": "test"})
 
     def __init__(self, root: str, *, batch_size: int = 128, **kwargs: Any) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root = root
 
-    def make_dataset(self, role: str) -> Dataset:
+    def transforms_for(self, role: str) -> Callable[..., Any]:
         if role == "train":
-            return cifar10_dataset(self.root, True, classification_train_transforms(
-                32, self.mean, self.std, padding=4))
-        return cifar10_dataset(self.root, False,
-                               classification_eval_transforms(32, self.mean, self.std))
+            return classification_train_transforms(32, self.mean, self.std, padding=4)
+        return classification_eval_transforms(32, self.mean, self.std)
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
+        return cifar10_dataset(self.root, split == "train", transforms)
 
 
 class SyntheticClassificationDataModule(ClassificationDataModule):
-    """Oriented gratings (:mod:`drnet.data.synthetic_classification`), generated on the fly and
+    """Oriented gratings (:mod:`drnet.data.classification.synthetic`), generated on the fly and
     deterministic by ``seed``: a classification pipeline with no files, for tests and defaults
     (``predict_path`` predicts on your own images)."""
 
     default_mean, default_std = grating.MEAN, grating.STD
     own_statistics = True
+    split_names = MappingProxyType({"train": "train", "val": "val", "test": "test"})
 
     def __init__(self, *, num_classes: int = 4, image_size: int = 32, num_train: int = 256,
                  num_val: int = 64, num_test: int = 64, batch_size: int = 32,
@@ -108,7 +115,10 @@ class SyntheticClassificationDataModule(ClassificationDataModule):
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.class_names = grating.GratingClassification(1, num_classes, image_size).class_names
 
-    def make_dataset(self, role: str) -> Dataset:
+    def transforms_for(self, role: str) -> Callable[..., Any]:
+        return v2.Normalize(list(self.mean), list(self.std))
+
+    def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return grating.GratingClassification(
-            self.sizes[role], self.num_classes, self.image_size, self.seed, role,
-            transform=v2.Normalize(list(self.mean), list(self.std)))
+            self.sizes[split], self.num_classes, self.image_size, self.seed, split,
+            transform=transforms)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from drnet.data.synthetic import SPLITS
+from drnet.data.segmentation.synthetic import SPLITS
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
