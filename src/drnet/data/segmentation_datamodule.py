@@ -25,6 +25,16 @@ class SegmentationDataModule(DataModuleBase):
 
     Everything a CLI links into the model (``num_classes``, ``ignore_index``, ``mean``, ``std``,
     ``class_weights`` — ``None`` unless the set suggests loss weights) is set by ``__init__``.
+
+    Args:
+        val_batch_size: Validation and test images per batch and process (images of different
+            sizes need 1).
+        crop_size: Training crop in pixels: one size for a square, or (height, width).
+        scale_range: Random rescaling of training images before the crop, (min, max) factors;
+            null: no rescaling.
+        rotate: Largest random rotation of training images, in degrees (0: none).
+        flip: Mirror training images horizontally at random.
+        ignore_index: Mask value of pixels without a label (padding of crops uses it too).
     """
 
     num_classes: int
