@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -72,6 +73,17 @@ def test_errors_are_one_line(argv: list[str], message: str,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_figure_without_matplotlib_names_the_extra(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # its import fails
+    assert main(["rf", "--rates", "1,2,5", "--plot", str(tmp_path / "rates.png")]) == 2
+    err = capsys.readouterr().err
+    assert "drnet rf: error: this needs matplotlib: pip install 'drnet[plot]'" in err
     assert "Traceback" not in err
 
 
