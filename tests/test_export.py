@@ -91,7 +91,9 @@ def test_cli_exports_a_lightning_checkpoint(tmp_path: Path,
     out = tmp_path / "seg.pt"
     assert main(["export", str(ckpt), "--format", "torchscript", "--input", "48x64",
                  "--output", str(out)]) == 0
-    assert f"wrote {out}" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert f"wrote {out}" in printed.out
+    assert f"drnet: exporting to {out} (torchscript)" in printed.err  # a progress line per step
     loaded = torch.jit.load(str(out))
     x = torch.randn(1, 3, 33, 41)
     with torch.no_grad():
@@ -155,5 +157,6 @@ def test_detectors_are_refused_up_front_in_one_line(tmp_path: Path,
                  str(tmp_path / "det.onnx")]) == 2
     err = capsys.readouterr().err
     assert "FasterRCNN (a detector) cannot be exported: it takes a list of images" in err
-    assert len(err.strip().splitlines()) == 2  # the message and the traceback hint
+    lines = [line for line in err.strip().splitlines() if not line.startswith("drnet: ")]
+    assert len(lines) == 2  # the message and the traceback hint (not counting progress lines)
     assert not (tmp_path / "det.onnx").exists()

@@ -45,6 +45,8 @@ USER_ERRORS = (DrnetError, ValueError, TypeError, FileNotFoundError, NotADirecto
                FloatingPointError, PermissionError, MemoryError)
 # Lightning's error for a trainer argument it cannot use (not imported here: --help stays fast).
 _USER_ERROR_NAMES = ("MisconfigurationException",)
+# Optional packages -> the extra that installs them, named when an import of one fails.
+EXTRAS = {"matplotlib": "plot"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_lightning(argv)
         args = build_parser().parse_args(argv)
         return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
+    except ModuleNotFoundError as err:
+        package = (err.name or "").partition(".")[0]
+        if os.environ.get("DRNET_TRACEBACK") or package not in EXTRAS:
+            raise
+        print(f"drnet {command}: error: this needs {package}: "
+              f"pip install 'drnet[{EXTRAS[package]}]'", file=sys.stderr)
+        return 2
     except Exception as err:
         if os.environ.get("DRNET_TRACEBACK") or not is_user_error(err):
             raise

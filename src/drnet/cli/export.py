@@ -5,6 +5,7 @@ dynamic height and width, then check the file against the eager model at two inp
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     if output is not None:
         check_writable(output.parent)  # before the minutes an export can take
+    progress(f"building {args.source}")
     model, name = build(args)
     if args.int8:
         from drnet.cli.quantize import quantize_to_file
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return quantize_to_file(args, model, output or Path(f"{name}.int8.onnx"))
     output = output or Path(f"{name}{SUFFIXES[args.format]}")
     check_writable(output.parent)
+    progress(f"exporting to {output} ({args.format}), then checking it against the eager model")
     report = export_model(model, output, args.format, input_size=args.input,
                           check_sizes=args.check)
     checks = ", ".join(f"{size}: {err:.1e}" for size, err in report.errors.items())
@@ -65,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
           f"({prep.source})" if prep is not None else
           "no input normalisation is known for these weights: none written to the file")
     return 0
+
+
+def progress(step: str) -> None:
+    """One plain line on stderr per step of a command that takes a while (stdout keeps the
+    results, for scripts)."""
+    print(f"drnet: {step} ...", file=sys.stderr, flush=True)
 
 
 def build(args: argparse.Namespace) -> tuple[Any, str]:

@@ -10,7 +10,6 @@ data module into the task. Multi-GPU / multi-node runs are Lightning's own:
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from drnet.cli.checkpoint_args import (
     flag_name,
     merge_checkpoint_hparams,
 )
+from drnet.cli.lightning_output import OneResultsTable, quiet_lightning
 from drnet.cli.run_folder import (
     RunConfig,
     RunLock,
@@ -42,6 +42,7 @@ from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkp
 from drnet.tasks.callbacks import (
     BadSampleReport,
     BestCheckpoint,
+    EvaluationResults,
     LastCheckpoint,
     PlainProgress,
     interactive,
@@ -59,7 +60,7 @@ def default_precision() -> str:
     return "32-true"
 
 
-class DrnetCLI(LightningCLI):
+class DrnetCLI(OneResultsTable, LightningCLI):
     """LightningCLI with drnet's defaults, links and callbacks."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -219,7 +220,7 @@ class DrnetCLI(LightningCLI):
         every = self._get(self.config_init, "checkpoint_every_n_steps", default=100)
         checkpoints = str(folder / "checkpoints")
         extra: list[L.Callback] = [BestCheckpoint(checkpoints), LastCheckpoint(checkpoints, every),
-                                   BadSampleReport()]
+                                   BadSampleReport(), EvaluationResults()]
         if not interactive():
             extra.append(PlainProgress())
         if config.get("logger") in (None, True):  # the default: CSV and TensorBoard logs
@@ -283,9 +284,7 @@ def with_default_config(argv: Sequence[str]) -> list[str]:
 
 def run_lightning(argv: Sequence[str]) -> int:
     """Entry point for the Lightning sub-commands (``argv`` starts with the sub-command)."""
-    # Lightning 2.6's own uses of deprecated jsonargparse/torch APIs: nothing a user can fix.
-    warnings.filterwarnings("ignore", message=r".*deprecated in v4\.49\.0")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    quiet_lightning()
     argv = with_default_config(argv)
     DrnetCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
              subclass_mode_data=True, args=list(argv), trainer_defaults=trainer_defaults(),

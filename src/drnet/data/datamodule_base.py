@@ -34,6 +34,20 @@ class DataModuleBase(L.LightningDataModule):
     ``skip_bad_samples`` skips unusable files (each named once in a warning) instead of
     stopping; more than ``max_bad_fraction`` of a split's files bad stops the run with an error
     naming the data set (:mod:`drnet.data.bad_samples`).
+
+    Args:
+        batch_size: Training images per batch and process.
+        val_batch_size: Validation and test images per batch and process.
+        num_workers: DataLoader worker processes per process (0: load in the main process).
+        mean: Per-channel (RGB) input mean in [0, 1]; null: the data set's own where it has
+            them (DRN info.json, CIFAR-10, built-in sets), else the weights'.
+        std: Per-channel (RGB) input standard deviation in [0, 1]; null: as mean.
+        seed: Seed of the shuffling order and the workers' random augmentation.
+        predict_path: What predict reads: an image, a folder of images or a .txt list of paths.
+        skip_bad_samples: Skip unreadable or inconsistent files (each named once in a warning)
+            instead of stopping.
+        max_bad_fraction: Share of a split's files (0 to 1) that may be bad before the run
+            stops with an error.
     """
 
     default_mean: Stats = IMAGENET_MEAN

@@ -16,11 +16,13 @@ from drnet.data.bad_samples import TooManyBadSamplesError
 
 class PlainProgress(Callback):
     """Periodic one-line progress for logs and CI (a progress bar needs a terminal): every
-    ``every`` steps and at each epoch's end, with loss, learning rate, speed and ETA."""
+    ``every`` steps and at each epoch's end, with loss, learning rate, speed and ETA; in
+    ``validate``, ``test`` and ``predict``, every ``every`` batches and at the last."""
 
     def __init__(self, every: int = 50) -> None:
         self.every = every
         self._start = 0.0
+        self._eval_start = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.monotonic()
@@ -42,12 +44,79 @@ class PlainProgress(Callback):
               f"lr {lr:.2e}  {step / max(elapsed, 1e-9):.2f} it/s  eta {eta:.0f}s", flush=True)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        # While fitting, one line per validation (validate/test: EvaluationResults' line).
+        if (trainer.sanity_checking or not trainer.is_global_zero
+                or trainer.state.fn != TrainerFn.FITTING or prints_own_results(pl_module)):
             return
-        shown = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        if shown:
-            text = "  ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
+        text = metrics_line(trainer, "val")
+        if text:
             print(f"epoch {trainer.current_epoch} validation: {text}", flush=True)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule
+                                  ) -> None:
+        self._eval_start = time.monotonic()
+
+    on_test_epoch_start = on_predict_epoch_start = on_validation_epoch_start
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                outputs: Any, batch: Any, batch_idx: int,
+                                dataloader_idx: int = 0) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:  # fit has its own lines
+            self._eval_line(trainer, "validate", trainer.num_val_batches, batch_idx,
+                            dataloader_idx)
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                          batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_line(trainer, "test", trainer.num_test_batches, batch_idx, dataloader_idx)
+
+    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                             outputs: Any, batch: Any, batch_idx: int,
+                             dataloader_idx: int = 0) -> None:
+        self._eval_line(trainer, "predict", trainer.num_predict_batches, batch_idx,
+                        dataloader_idx)
+
+    def _eval_line(self, trainer: L.Trainer, stage: str, totals: list[int | float],
+                   batch_idx: int, dataloader_idx: int) -> None:
+        done, total = batch_idx + 1, totals[dataloader_idx] if totals else float("inf")
+        if not trainer.is_global_zero or (done % self.every and done != total):
+            return
+        elapsed = time.monotonic() - self._eval_start
+        rate = done / max(elapsed, 1e-9)
+        of = f"/{total}" if total != float("inf") else ""
+        eta = f"  eta {(total - done) / rate:.0f}s" if of else ""
+        print(f"{stage}: batch {done}{of}  {rate:.2f} batches/s{eta}", flush=True)
+
+
+class EvaluationResults(Callback):
+    """The metrics of ``validate`` and ``test`` printed once, in one line, unless the task
+    prints them itself (the segmentation task's per-class table); Lightning's own results
+    table is turned off (``verbose=False``) so that they are not printed twice."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING:
+            self._print(trainer, pl_module, "val", "validation")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._print(trainer, pl_module, "test", "test")
+
+    def _print(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str,
+               stage: str) -> None:
+        text = metrics_line(trainer, prefix)
+        if trainer.is_global_zero and text and not prints_own_results(pl_module):
+            print(f"{stage}: {text}", flush=True)
+
+
+def metrics_line(trainer: L.Trainer, prefix: str) -> str:
+    """``prefix/...`` metrics logged so far, as ``name value`` pairs in name order."""
+    shown = {k: float(v) for k, v in trainer.callback_metrics.items()
+             if k.startswith(f"{prefix}/")}
+    return "  ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
+
+
+def prints_own_results(pl_module: L.LightningModule) -> bool:
+    """Whether the task prints its results itself (``print_class_table`` of the segmentation
+    task: a table whose last line holds every metric it logs)."""
+    return bool(getattr(pl_module, "hparams", {}).get("print_class_table", False))
 
 
 class BadSampleReport(Callback):

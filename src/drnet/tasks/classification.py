@@ -23,8 +23,42 @@ TOP_K = (1, 5)  # accuracies logged as val/top1, val/top5 (test/ likewise)
 
 
 class ClassificationTask(RecordsPreprocessing, TaskBase):
-    """Cross-entropy (optional label smoothing), SGD with a per-iteration schedule; the speed
-    and memory options are those of :class:`drnet.tasks.SegmentationTask`."""
+    """Image classification: cross-entropy, SGD with a per-iteration schedule, top-1/top-5.
+
+    Label smoothing is optional; the speed and memory options are those of
+    :class:`drnet.tasks.SegmentationTask`.
+
+    Args:
+        model: Registered classification backbone (resnet18 ... resnet152, drn_*; see
+            drnet models).
+        num_classes: Classes the model predicts (the CLI takes it from the data module).
+        model_kwargs: More create_model arguments, e.g. {output_stride: 8}.
+        pretrained: Weights: a tag (drnet weights list), a URL or a .pth/.safetensors file;
+            null: random initialisation.
+        class_names: Names for the outputs (the CLI takes them from the data module); null
+            numbers the classes.
+        label_smoothing: Share of the target probability spread over all classes (0: none).
+        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
+            short runs from scratch, as drnet demo).
+        lr: Base learning rate of the backbone.
+        momentum: SGD momentum (sgd only; adamw refuses another value).
+        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
+        nesterov: Use Nesterov momentum (sgd only).
+        head_lr_mult: Learning rate of the classifier as a multiple of lr.
+        schedule: Per-step learning-rate schedule: cosine, poly ((1 - step/total) **
+            poly_power), constant or onecycle (torch's OneCycleLR).
+        poly_power: Exponent of the poly schedule.
+        warmup_iters: Optimiser steps of linear warm-up from 0.1x to the base rate (0: none);
+            with onecycle the steps to the peak (0: 30 % of the run).
+        channels_last: Keep weights in channels_last memory format (faster convolutions).
+        checkpointing: Stages whose activations are recomputed in the backward pass to save
+            memory: all, dilated or a list of stage names; null: none.
+        fast_predict: Run predict through drnet.optimize_for_inference (BN folded, an
+            inference engine).
+        predict_dtype: Precision of predict with fast_predict: fp32, bf16 or fp16; null: fp32.
+        engine: Inference engine for predict: auto (the fastest installed on a CPU), torch,
+            onnxruntime or openvino; null: auto.
+    """
 
     monitor = "val/top1"
     architecture_args = ("model", "num_classes", "model_kwargs")  # see SegmentationTask

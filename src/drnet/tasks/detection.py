@@ -29,12 +29,40 @@ def mean_average_precision(backend: str = "pycocotools") -> MeanAveragePrecision
 
 
 class DetectionTask(TaskBase):
-    """torchvision's loss dict (summed; every term logged), SGD with the shared per-iteration
-    schedule and warm-up, COCO mAP on the validation set.
+    """Object detection: torchvision's detectors on drnet backbones, scored by COCO mAP.
 
-    ``min_size``/``max_size`` are the detector's own resize (shorter side to ``min_size``, a
-    list picks one at random per training batch, the last at evaluation; longer side capped
-    at ``max_size``). ``predict_min_score`` drops low-scoring boxes from predictions.
+    The loss is torchvision's loss dict (summed; every term logged), optimised by SGD with the
+    shared per-iteration schedule and warm-up.
+
+    Args:
+        model: Registered detector (fasterrcnn_*, retinanet_*, fcos_*; see drnet models
+            --family detection).
+        num_classes: Classes including the background, label 0 (COCO: 81; the CLI takes it
+            from the data module).
+        model_kwargs: More create_model arguments, e.g. {anchor_sizes: [16, 32, 64]}.
+        pretrained: Whole-detector weights: a URL or a .pth/.safetensors file; null trains
+            from pretrained_backbone.
+        pretrained_backbone: Backbone weights (a tag such as imagenet1k, a URL or a file);
+            unused when pretrained loads the whole detector.
+        class_names: Names with the background first (the CLI takes them from the data
+            module); null numbers the classes.
+        min_size: Shorter image side in pixels after the detector's resize; a list picks one
+            at random per training batch and the last for evaluation.
+        max_size: Cap on the longer image side in pixels after the resize.
+        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
+            short runs from scratch, as drnet demo).
+        lr: Base learning rate of the backbone.
+        momentum: SGD momentum (sgd only; adamw refuses another value).
+        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
+        nesterov: Use Nesterov momentum (sgd only).
+        head_lr_mult: Learning rate of the neck (FPN) and detection heads as a multiple of lr.
+        schedule: Per-step learning-rate schedule: poly ((1 - step/total) ** poly_power),
+            cosine, constant or onecycle (torch's OneCycleLR).
+        poly_power: Exponent of the poly schedule.
+        warmup_iters: Optimiser steps of linear warm-up from 0.1x to the base rate (0: none);
+            with onecycle the steps to the peak (0: 30 % of the run).
+        predict_min_score: Boxes scoring below this (0 to 1) are left out of predictions.
+        map_backend: COCO mAP implementation: pycocotools or faster_coco_eval.
     """
 
     monitor = "val/map"

@@ -22,20 +22,62 @@ from drnet.tasks.preprocessing import RecordsPreprocessing
 
 
 class SegmentationTask(RecordsPreprocessing, TaskBase):
-    """Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
-    head learning rate and a per-iteration poly schedule (``optimizer="adamw"`` and
-    ``schedule="onecycle"`` for short runs from scratch); mIoU on full validation images.
+    """Semantic segmentation: training, mIoU on full validation images, and prediction.
 
-    ``eval_output_stride`` evaluates and predicts at another output stride than the model was
-    built (and trained) at, e.g. DeepLabv3's train at 16, evaluate at 8 (exact: see
-    :func:`drnet.with_output_stride`). ``channels_last`` and ``checkpointing`` (``"all"``,
-    ``"dilated"`` or stage names) are the training speed/memory options; ``fast_predict``
-    runs ``predict`` through :func:`drnet.optimize_for_inference` (optionally in
-    ``predict_dtype``) with ``engine`` (default: the fastest installed on a CPU); a given
-    ``engine`` also runs validation and test (default: the PyTorch model, the reference).
-    ``val_window_batch`` sliding windows run per forward pass. The constructor's
-    typed arguments are the YAML config schema (LightningCLI); they are all plain values so
-    checkpoints stay loadable with ``weights_only=True``.
+    Cross-entropy (ignore index, optional class weights and auxiliary loss), SGD with 10x
+    head learning rate and a per-iteration poly schedule. ``eval_output_stride`` evaluates and
+    predicts at another output stride than the model was built (and trained) at, e.g.
+    DeepLabv3's train at 16, evaluate at 8 (exact: see :func:`drnet.with_output_stride`). The
+    constructor's typed arguments are the YAML config schema (LightningCLI); they are all plain
+    values so checkpoints stay loadable with ``weights_only=True``.
+
+    Args:
+        model: Registered segmentation model (a drnseg, deeplabv3 or fcn name; see drnet
+            models).
+        num_classes: Classes the model predicts (the CLI takes it from the data module).
+        model_kwargs: More create_model arguments, e.g. {output_stride: 16}.
+        pretrained: Whole-model weights: a tag (drnet weights list), a URL or a
+            .pth/.safetensors file; null trains from pretrained_backbone.
+        pretrained_backbone: Backbone weights (a tag such as imagenet1k, a URL or a file);
+            unused when pretrained loads the whole model.
+        ignore_index: Mask value left out of the loss and the metrics (255: void/border).
+        aux_weight: Weight of the auxiliary head's loss; > 0 also builds that head (0: none).
+        class_weights: One cross-entropy weight per class; null weighs every class 1.
+        class_names: Names for the per-class table and the outputs (the CLI takes them from
+            the data module); null numbers the classes.
+        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
+            short runs from scratch, as drnet demo).
+        lr: Base learning rate of the backbone.
+        momentum: SGD momentum (sgd only; adamw refuses another value).
+        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
+        nesterov: Use Nesterov momentum (sgd only).
+        head_lr_mult: Learning rate of the non-backbone parts (heads) as a multiple of lr.
+        schedule: Per-step learning-rate schedule: poly ((1 - step/total) ** poly_power),
+            cosine, constant or onecycle (torch's OneCycleLR).
+        poly_power: Exponent of the poly schedule.
+        warmup_iters: Optimiser steps of linear warm-up from 0.1x to the base rate (0: none);
+            with onecycle the steps to the peak (0: 30 % of the run).
+        val_mode: Evaluation on full images: whole (one pass) or slide (overlapping
+            windows).
+        val_crop_size: Sliding-window size, (height, width) in pixels (val_mode=slide).
+        val_stride: Step between sliding windows, (height, width) in pixels.
+        val_scales: Image scales whose predictions are averaged, e.g. [0.75,1,1.25]
+            (multi-scale evaluation; [1]: one scale).
+        val_flip: Also average the prediction of the mirrored image.
+        val_window_batch: Sliding windows per forward pass; null: 1 on a CPU, 4 elsewhere.
+        eval_output_stride: Output stride (8, 16 or 32) to validate, test and predict at, with
+            the same weights; null: the model's own.
+        print_class_table: Print the per-class IoU table after each validation and test.
+        channels_last: Keep weights in channels_last memory format (faster convolutions).
+        checkpointing: Stages whose activations are recomputed in the backward pass to save
+            memory: all, dilated or a list of stage names; null: none.
+        fast_predict: Run predict through drnet.optimize_for_inference (BN folded, an
+            inference engine).
+        predict_dtype: Precision of predict with fast_predict: fp32, bf16 or
+            fp16; null: fp32.
+        engine: Inference engine: auto, torch, onnxruntime or openvino; null:
+            auto (the fastest installed on a CPU) for predict, PyTorch for validation and
+            test (a named engine runs those too).
     """
 
     monitor = "val/mIoU"

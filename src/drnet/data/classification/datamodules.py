@@ -32,7 +32,11 @@ class ClassificationDataModule(DataModuleBase):
     """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of ``__init__``,
     implement :meth:`read_split` and :meth:`transforms_for` and name their splits in
     ``split_names``. ``val_batch_size`` defaults to ``batch_size`` (the
-    evaluation images have one size)."""
+    evaluation images have one size).
+
+    Args:
+        val_batch_size: Validation and test images per batch and process; null: batch_size.
+    """
 
     num_classes: int
     class_names: list[str]
@@ -50,9 +54,20 @@ class ClassificationDataModule(DataModuleBase):
 
 
 class ImageFolderDataModule(ClassificationDataModule):
-    """ImageNet layout ``root/{train,val}/<class>/<image>``: random-resized crops of
-    ``image_size`` for training; resize to ``resize_size`` and centre crop for val and test
-    (test reads ``test_split``, ``val`` by default)."""
+    """ImageNet layout ``root/{train,val}/<class>/<image>``.
+
+    Random-resized crops of ``image_size`` for training; resize to ``resize_size`` and centre
+    crop for val and test (test reads ``test_split``, ``val`` by default).
+
+    Args:
+        root: Folder holding one sub-folder per split, each with one folder per class.
+        image_size: Side of the square training crop and evaluation centre crop, in pixels.
+        resize_size: Shorter side, in pixels, that evaluation images are resized to before
+            the centre crop.
+        train_split: Sub-folder to train on (its class folders fix the classes).
+        val_split: Sub-folder to validate on.
+        test_split: Sub-folder to test on.
+    """
 
     def __init__(self, root: str, *, image_size: int = 224, resize_size: int = 256,
                  train_split: str = "train", val_split: str = "val", test_split: str = "val",
@@ -74,9 +89,15 @@ class ImageFolderDataModule(ClassificationDataModule):
 
 
 class CIFAR10DataModule(ClassificationDataModule):
-    """CIFAR-10 python pickles under ``root/cifar-10-batches-py`` (never downloaded): training
-    on ``data_batch_1..5`` with pad-4 random crops and flips; validation and test on
-    ``test_batch``, as in the ResNet paper's CIFAR experiments."""
+    """CIFAR-10 python pickles under ``root/cifar-10-batches-py`` (never downloaded).
+
+    Training on ``data_batch_1..5`` with pad-4 random crops and flips; validation and test on
+    ``test_batch``, as in the ResNet paper's CIFAR experiments.
+
+    Args:
+        root: Folder holding cifar-10-batches-py/ (the python version's pickles).
+        batch_size: Training images per batch and process.
+    """
 
     num_classes = len(CIFAR10_CLASSES)
     class_names = CIFAR10_CLASSES
@@ -98,9 +119,22 @@ class CIFAR10DataModule(ClassificationDataModule):
 
 
 class SyntheticClassificationDataModule(ClassificationDataModule):
-    """Oriented gratings (:mod:`drnet.data.classification.synthetic`), generated on the fly and
-    deterministic by ``seed``: a classification pipeline with no files, for tests and defaults
-    (``predict_path`` predicts on your own images)."""
+    """Oriented gratings (:mod:`drnet.data.classification.synthetic`), generated on the fly.
+
+    Deterministic by ``seed``: a classification pipeline with no files, for tests and defaults
+    (``predict_path`` predicts on your own images).
+
+    Args:
+        num_classes: Grating orientations to tell apart (the classes).
+        image_size: Side of the square images in pixels.
+        num_train: Training images (one pass over them is an epoch).
+        num_val: Validation images.
+        num_test: Test images.
+        batch_size: Images per batch and process (validation and test too).
+        num_workers: DataLoader worker processes per process (0: generate in the main process).
+        seed: Seed of the generated images (each split its own stream) and of the order.
+        predict_path: What predict reads: an image, a folder of images or a .txt list of paths.
+    """
 
     default_mean, default_std = grating.MEAN, grating.STD
     own_statistics = True

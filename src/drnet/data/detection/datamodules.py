@@ -23,7 +23,15 @@ from drnet.data.detection.samples import collate_detection, detection_transforms
 class DetectionDataModule(DataModuleBase):
     """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of
     ``__init__``, implement :meth:`read_split` and name their splits in ``split_names``. Training
-    flips horizontally (``flip``); every role drops boxes left under 1 px by the transforms."""
+    flips horizontally (``flip``); every role drops boxes left under 1 px by the transforms.
+
+    Args:
+        val_batch_size: Validation and test images per batch and process; null: batch_size.
+        flip: Mirror training images (and their boxes) horizontally at random.
+        mean: Per-channel (RGB) mean subtracted by the data module; null: 0 (the detector
+            normalises itself).
+        std: Per-channel (RGB) standard deviation divided by; null: 1.
+    """
 
     num_classes: int
     class_names: list[str]
@@ -47,10 +55,19 @@ class DetectionDataModule(DataModuleBase):
 
 
 class COCODetectionDataModule(DetectionDataModule):
-    """``root/annotations/instances_<split>.json`` with images in ``root/images/<split>/`` or
-    ``root/<split>/`` (:mod:`drnet.data.detection.coco`). The training split's categories fix
-    the labels (``class_names`` = background + their names in id order); test reads
-    ``test_split`` (``val2017`` by default: COCO's test labels are not public)."""
+    """COCO-format detection: ``root/annotations/instances_<split>.json`` and the images.
+
+    Images lie in ``root/images/<split>/`` or ``root/<split>/``
+    (:mod:`drnet.data.detection.coco`). The training split's categories fix the labels
+    (``class_names`` = background + their names in id order); test reads ``test_split``
+    (``val2017`` by default: COCO's test labels are not public).
+
+    Args:
+        root: Folder holding annotations/instances_<split>.json and the images.
+        train_split: Split to train on (its categories fix the labels), e.g. train2017.
+        val_split: Split to validate on.
+        test_split: Split to test on.
+    """
 
     def __init__(self, root: str, *, train_split: str = "train2017",
                  val_split: str = "val2017", test_split: str = "val2017",
@@ -74,8 +91,22 @@ class COCODetectionDataModule(DetectionDataModule):
 
 
 class SyntheticDetectionDataModule(DetectionDataModule):
-    """The built-in shapes set (:mod:`drnet.data.detection.synthetic`), generated on the fly:
-    no files; no flip by default, so every network sees the same data stream."""
+    """The built-in shapes set (:mod:`drnet.data.detection.synthetic`), generated on the fly.
+
+    No files; no flip by default, so every network sees the same data stream.
+
+    Args:
+        num_train: Training images (one pass over them is an epoch).
+        num_val: Validation images.
+        num_test: Test images.
+        image_size: Side of the square images in pixels.
+        object_size: Smallest and largest object side in pixels, (min, max).
+        num_objects: Fewest and most objects per image, (min, max).
+        batch_size: Training images per batch and process.
+        num_workers: DataLoader worker processes per process (0: generate in the main process).
+        seed: Seed of the generated images (each split its own stream) and of the order.
+        predict_path: What predict reads: an image, a folder of images or a .txt list of paths.
+    """
 
     num_classes = shapes.ShapesDetectionDataset.num_classes
     class_names = shapes.CLASS_NAMES

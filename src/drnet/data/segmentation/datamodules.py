@@ -36,6 +36,16 @@ class SegmentationDataModule(DataModuleBase):
 
     Everything a CLI links into the model (``num_classes``, ``ignore_index``, ``mean``, ``std``,
     ``class_weights`` — ``None`` unless the set suggests loss weights) is set by ``__init__``.
+
+    Args:
+        val_batch_size: Validation and test images per batch and process (images of different
+            sizes need 1).
+        crop_size: Training crop in pixels: one size for a square, or (height, width).
+        scale_range: Random rescaling of training images before the crop, (min, max) factors;
+            null: no rescaling.
+        rotate: Largest random rotation of training images, in degrees (0: none).
+        flip: Mirror training images horizontally at random.
+        ignore_index: Mask value of pixels without a label (padding of crops uses it too).
     """
 
     num_classes: int
@@ -93,8 +103,14 @@ def _names_and_palette(num_classes: int, class_names: list[str] | None,
 
 
 class CityscapesDataModule(SegmentationDataModule):
-    """Cityscapes fine annotations, 19 train ids (``leftImg8bit/``, ``gtFine/``); validates and
-    tests on ``val`` (the public ``test`` labels are blank)."""
+    """Cityscapes fine annotations, 19 train ids (``leftImg8bit/``, ``gtFine/``).
+
+    Validates and tests on ``val`` (the public ``test`` labels are blank).
+
+    Args:
+        root: Folder holding leftImg8bit/ and gtFine/.
+        crop_size: Training crop in pixels: one size for a square, or (height, width).
+    """
 
     num_classes = len(CITYSCAPES_CLASSES)
     class_names = CITYSCAPES_CLASSES
@@ -111,8 +127,16 @@ class CityscapesDataModule(SegmentationDataModule):
 
 
 class VOCDataModule(SegmentationDataModule):
-    """Pascal VOC 2012 segmentation, 21 classes; ``root`` holds ``VOCdevkit``. ``train_split``
-    may be ``trainval`` (e.g. for a final model); validation and test use ``val``."""
+    """Pascal VOC 2012 segmentation, 21 classes; ``root`` holds ``VOCdevkit``.
+
+    ``train_split`` may be ``trainval`` (e.g. for a final model); validation and test use
+    ``val``.
+
+    Args:
+        root: Folder holding VOCdevkit/ (VOCdevkit/VOC2012/JPEGImages, SegmentationClass, ...).
+        train_split: Image list used for training: train or trainval.
+        crop_size: Training crop in pixels: one size for a square, or (height, width).
+    """
 
     num_classes = len(VOC_CLASSES)
     class_names = VOC_CLASSES
@@ -130,9 +154,17 @@ class VOCDataModule(SegmentationDataModule):
 
 
 class DRNListDataModule(SegmentationDataModule):
-    """The official DRN list layout; ``mean``/``std`` default to ``info.json``'s. Validation and
-    test use ``val`` (the layout's ``test`` split has no labels); predict defaults to
-    ``test_images.txt``."""
+    """The official DRN list layout (``info.json`` and image/label lists).
+
+    ``mean``/``std`` default to ``info.json``'s. Validation and test use ``val`` (the layout's
+    ``test`` split has no labels); predict defaults to ``test_images.txt``.
+
+    Args:
+        root: Folder holding info.json and the {train,val,test}_images.txt/_labels.txt lists.
+        num_classes: Classes in the label images (train ids 0 to num_classes - 1).
+        class_names: One name per class for tables and outputs; null: class_0, class_1, ...
+        crop_size: Training crop in pixels: one size for a square, or (height, width).
+    """
 
     own_statistics = True
 
@@ -155,8 +187,20 @@ class DRNListDataModule(SegmentationDataModule):
 
 
 class FolderSegmentationDataModule(SegmentationDataModule):
-    """``root/images/{split}/*`` with same-stem ``root/masks/{split}/*.png`` of train ids. A split
-    set to ``None`` (or ``""``) reads ``root/images`` and ``root/masks`` directly."""
+    """Your own images and masks: ``root/images/{split}/*``, ``root/masks/{split}/*.png``.
+
+    Masks hold train ids and share the image's file stem. A split set to ``None`` (or ``""``)
+    reads ``root/images`` and ``root/masks`` directly.
+
+    Args:
+        root: Folder holding images/ and masks/ (masks: PNGs of class ids, same file stems).
+        num_classes: Classes in the masks (ids 0 to num_classes - 1; ignore_index unlabelled).
+        class_names: One name per class for tables and outputs; null: class_0, class_1, ...
+        train_split: Sub-folder of images/ and masks/ to train on; null: the folders
+            themselves.
+        val_split: Sub-folder to validate on; null: the folders themselves.
+        test_split: Sub-folder to test on; null: the folders themselves.
+    """
 
     def __init__(self, root: str, *, num_classes: int, class_names: list[str] | None = None,
                  train_split: str | None = "train", val_split: str | None = "val",
@@ -174,10 +218,24 @@ class FolderSegmentationDataModule(SegmentationDataModule):
 
 
 class SyntheticContextDataModule(SegmentationDataModule):
-    """The built-in context set (:mod:`drnet.data.segmentation.synthetic`), generated on the
-    fly: no files, no augmentation (every network sees the same data stream), one image size, so
-    validation batches may hold several images. ``class_weights`` holds the set's suggested loss
-    weights."""
+    """The built-in context set (:mod:`drnet.data.segmentation.synthetic`), generated on the fly.
+
+    No files, no augmentation (every network sees the same data stream), one image size, so
+    validation batches may hold several images. ``class_weights`` holds the set's suggested
+    loss weights.
+
+    Args:
+        num_train: Training images (one pass over them is an epoch).
+        num_val: Validation images.
+        num_test: Test images.
+        image_size: Side of the square images in pixels (>= 48).
+        num_bands: Grey bands per image, each classed by a coloured tag at one of its ends.
+        batch_size: Training images per batch and process.
+        val_batch_size: Validation and test images per batch and process.
+        num_workers: DataLoader worker processes per process (0: generate in the main process).
+        seed: Seed of the generated images (each split its own stream) and of the order.
+        predict_path: What predict reads: an image, a folder of images or a .txt list of paths.
+    """
 
     num_classes = synthetic.ContextSegmentationDataset.num_classes
     class_names = synthetic.CLASS_NAMES
