@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every CPU figure of the README's Speed section, in the order shown there; JSON reports go to
-# benchmarks/results/. Takes ~12 minutes on the project's 2-core machine (AVX2, no native bf16):
+# Every CPU figure of docs/speed.md ("Measured on a 2-core AVX2 CPU"), in its order; JSON reports go to
+# benchmarks/results/. Takes ~12 minutes on a 2-core machine (AVX2, no native bf16):
 # run it when the load is low (uptime), since other processes slow some rounds more than others.
 # The bf16 timing runs only where the CPU has native bf16 (AVX512-BF16/AMX): elsewhere PyTorch
 # emulates it at a fraction of fp32's speed. bf16's accuracy (benchmarks/bf16_miou.py, ~5 min

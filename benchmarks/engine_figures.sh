@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "Engines and int8" figures (issue 14), JSON reports in benchmarks/results/.
+# The "Engines and int8" figures of docs/speed.md, JSON reports in benchmarks/results/
 # Every timing is one drnet bench run: drnet's default CPU path and its peers on the same
 # weights and input, rounds interleaved in one process. Run when `uptime` shows a low load.
 # ~15 minutes on the project's 2-core machine; the int8 mIoU runs train first (see each line).

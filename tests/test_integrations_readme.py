@@ -1,4 +1,4 @@
-"""The README's "Use drnet from timm, SMP and the Hugging Face Hub" examples run as written."""
+"""The docs' "Use drnet from timm, SMP and the Hugging Face Hub" examples run as written."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SECTION = "## Use drnet from timm, SMP and the Hugging Face Hub"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "integrations.md"
+SECTION = "# Use drnet from timm, SMP and the Hugging Face Hub"
 
 
 def examples() -> list[str]:
-    text = README.read_text()
+    text = PAGE.read_text()
     section = text[text.index(SECTION):]
-    section = section[:section.index("\n## ", len(SECTION))]
     return re.findall(r"```python\n(.+?)\n```", section, flags=re.S)
 
 
@@ -30,4 +29,4 @@ def test_example_runs(index: int, tmp_path, monkeypatch) -> None:
     pytest.importorskip("timm")
     pytest.importorskip("segmentation_models_pytorch")
     monkeypatch.chdir(tmp_path)  # the Hub example writes a folder
-    exec(compile(examples()[index], f"README example {index + 1}", "exec"), {})
+    exec(compile(examples()[index], f"docs/integrations.md example {index + 1}", "exec"), {})

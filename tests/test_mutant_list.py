@@ -1,6 +1,6 @@
 """``tools/mutants.py``'s list stays applicable as the code moves: every snippet is found exactly
 once, every mutated file still parses, every named test file exists. (Running the mutants takes
-minutes; see the README's "Testing" section.)"""
+minutes; see docs/reliability.md, "Testing".)"""
 
 from __future__ import annotations
 
