@@ -17,7 +17,19 @@ from drnet.tasks.optim import optimizer_with_schedule, param_groups
 class TaskBase(L.LightningModule):
     """Base of the drnet tasks: a subclass builds ``self.model`` from :meth:`model_args` and
     says which parameters are the backbone's (:meth:`backbone_parameters`, the rest learn at
-    ``head_lr_mult`` times ``lr``); its hyperparameters hold the optimiser's arguments."""
+    ``head_lr_mult`` times ``lr``); its hyperparameters hold the optimiser's arguments.
+
+    The optimiser arguments every task takes (jsonargparse shows these descriptions in each
+    task's ``--model.help``):
+
+    Args:
+        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
+            short runs from scratch, as drnet demo).
+        lr: Base learning rate of the backbone.
+        momentum: SGD momentum (sgd only; adamw refuses another value).
+        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
+        nesterov: Use Nesterov momentum (sgd only).
+    """
 
     model: nn.Module
 

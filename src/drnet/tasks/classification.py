@@ -38,12 +38,6 @@ class ClassificationTask(RecordsPreprocessing, TaskBase):
         class_names: Names for the outputs (the CLI takes them from the data module); null
             numbers the classes.
         label_smoothing: Share of the target probability spread over all classes (0: none).
-        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
-            short runs from scratch, as drnet demo).
-        lr: Base learning rate of the backbone.
-        momentum: SGD momentum (sgd only; adamw refuses another value).
-        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
-        nesterov: Use Nesterov momentum (sgd only).
         head_lr_mult: Learning rate of the classifier as a multiple of lr.
         schedule: Per-step learning-rate schedule: cosine, poly ((1 - step/total) **
             poly_power), constant or onecycle (torch's OneCycleLR).

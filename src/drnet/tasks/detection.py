@@ -49,12 +49,6 @@ class DetectionTask(TaskBase):
         min_size: Shorter image side in pixels after the detector's resize; a list picks one
             at random per training batch and the last for evaluation.
         max_size: Cap on the longer image side in pixels after the resize.
-        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
-            short runs from scratch, as drnet demo).
-        lr: Base learning rate of the backbone.
-        momentum: SGD momentum (sgd only; adamw refuses another value).
-        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
-        nesterov: Use Nesterov momentum (sgd only).
         head_lr_mult: Learning rate of the neck (FPN) and detection heads as a multiple of lr.
         schedule: Per-step learning-rate schedule: poly ((1 - step/total) ** poly_power),
             cosine, constant or onecycle (torch's OneCycleLR).

@@ -45,12 +45,6 @@ class SegmentationTask(RecordsPreprocessing, TaskBase):
         class_weights: One cross-entropy weight per class; null weighs every class 1.
         class_names: Names for the per-class table and the outputs (the CLI takes them from
             the data module); null numbers the classes.
-        optimizer: sgd (momentum, the reference recipes) or adamw (decoupled weight decay;
-            short runs from scratch, as drnet demo).
-        lr: Base learning rate of the backbone.
-        momentum: SGD momentum (sgd only; adamw refuses another value).
-        weight_decay: Weight decay (L2 for sgd, decoupled for adamw).
-        nesterov: Use Nesterov momentum (sgd only).
         head_lr_mult: Learning rate of the non-backbone parts (heads) as a multiple of lr.
         schedule: Per-step learning-rate schedule: poly ((1 - step/total) ** poly_power),
             cosine, constant or onecycle (torch's OneCycleLR).
