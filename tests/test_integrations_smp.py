@@ -128,7 +128,8 @@ TABLE = {
     "DeepLabV3": {8: "ok", 16: "ok", 32: r"support output stride 8 or 16, got 32"},
     "DeepLabV3Plus": {8: "ok", 16: "ok", 32: r"support output stride 8 or 16, got 32"},
     "PAN": {8: r"PAN support output stride 16 or 32, got 8", 16: "ok", 32: "ok"},
-    "DPT": {8: _NO_OPTION, 16: _NO_OPTION, 32: r"does not support `forward_intermediates`"},
+    # DPT reads forward_intermediates and timm's dict-like feature_info (drnet has both)
+    "DPT": {8: _NO_OPTION, 16: _NO_OPTION, 32: "ok"},
 }
 
 

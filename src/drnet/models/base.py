@@ -8,6 +8,7 @@ state-dict names, without any per-architecture code.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,6 +26,27 @@ class FeatureInfo:
     reduction: int  # effective stride (input pixels per feature pixel)
     dilation: int  # dilation of the 3x3 convs that produced it
     module: str  # name of the trunk child whose output this is
+
+    def __getitem__(self, key: str) -> int | str:
+        """timm's feature_info entries are dicts: ``info["reduction"]`` works too (SMP's
+        encoders read it so)."""
+        if key not in ("num_chs", "reduction", "dilation", "module"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+def run_trunk(stages: Iterable[tuple[str, nn.Module]], x: Tensor,
+              keep: Collection[str] = ()) -> tuple[Tensor, list[Tensor]]:
+    """Run ``stages`` (name, module) in order on ``x``: the last output, and the outputs of the
+    stages named in ``keep`` in trunk order. The one loop over a trunk: the backbone's
+    ``forward_features`` / ``forward_intermediates``, ``features_only`` networks and auxiliary
+    heads all go through it (a plain loop, so tracing and export unroll it)."""
+    kept = []
+    for name, module in stages:
+        x = module(x)
+        if name in keep:
+            kept.append(x)
+    return x, kept
 
 
 class Backbone(nn.Module):
@@ -54,9 +76,34 @@ class Backbone(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """Last stage's feature map (N, num_features, H / output_stride, W / output_stride)."""
         check_input(x, self.in_chans, type(self).__name__, self.input_dtype)
-        for name in self.trunk_names:
-            x = getattr(self, name)(x)
-        return x
+        return run_trunk(self.trunk_stages(), x)[0]
+
+    def trunk_stages(self, last: str | None = None) -> list[tuple[str, nn.Module]]:
+        """The trunk's (name, module) pairs in order, through ``last`` (default: all)."""
+        names = self.trunk_names if last is None else \
+            self.trunk_names[: self.trunk_names.index(last) + 1]
+        return [(name, getattr(self, name)) for name in names]
+
+    def forward_intermediates(self, x: Tensor, indices: int | Sequence[int] | None = None, *,
+                              stop_early: bool = False, intermediates_only: bool = False
+                              ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """timm's ``forward_intermediates``: the maps of the ``feature_info`` entries
+        ``indices`` (all by default; an int ``n``: the last ``n``) and the last stage's map.
+
+        ``stop_early`` stops the trunk at the last requested map; ``intermediates_only``
+        returns just the list.
+        """
+        from drnet.models.features import resolve_out_indices
+
+        check_input(x, self.in_chans, type(self).__name__, self.input_dtype)
+        if isinstance(indices, int):
+            indices = range(len(self.feature_info) - indices, len(self.feature_info))
+        chosen = resolve_out_indices(self.feature_info, indices, type(self).__name__)
+        keep = [self.feature_info[i].module for i in chosen]
+        last = max(keep, key=self.trunk_names.index) if (stop_early or intermediates_only) \
+            and keep else None
+        final, maps = run_trunk(self.trunk_stages(last), x, keep)
+        return maps if intermediates_only else (final, maps)
 
     @property
     def input_dtype(self) -> torch.dtype:

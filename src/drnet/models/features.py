@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from drnet.models.base import Backbone, FeatureInfo, check_input
+from drnet.models.base import Backbone, FeatureInfo, check_input, run_trunk
 
 
 def resolve_out_indices(feature_info: Sequence[FeatureInfo], out_indices: Sequence[int] | None,
@@ -48,16 +48,11 @@ class FeatureListNet(nn.Module):
         kept = model.trunk_names[: last + 1]
         for name in kept:
             self.add_module(name, getattr(model, name))
-        self._returned = tuple(name in returned for name in kept)
+        self._keep = frozenset(returned)
         dropped = [n for n, _ in model.named_children() if n not in kept]
         self.unused_checkpoint_prefixes = (*model.unused_checkpoint_prefixes, *dropped)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         check_input(x, self.in_chans, self._model_name,
                     self.get_submodule(self.first_conv).weight.dtype)
-        features = []
-        for module, returned in zip(self.children(), self._returned, strict=True):
-            x = module(x)
-            if returned:
-                features.append(x)
-        return features
+        return run_trunk(self.named_children(), x, self._keep)[1]

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from drnet.layers import BilinearUpsample, NormLayer, TransposedBilinearUpsample
-from drnet.models.base import Backbone, check_input, check_num_classes
+from drnet.models.base import Backbone, check_input, check_num_classes, run_trunk
 from drnet.models.heads import DeepLabV3Head, DRNHead, FCNHead, aspp_rates
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.registry import ModelEntry, list_models, register_model
@@ -72,11 +72,8 @@ class SegmentationModel(nn.Module):
             return self(x), None
         check_input(x, self.backbone.in_chans, type(self.backbone).__name__,
                     self.backbone.input_dtype)
-        features, stage = x, None
-        for name in self.backbone.trunk_names:
-            features = getattr(self.backbone, name)(features)
-            if name == self.backbone.aux_stage:
-                stage = features
+        features, (stage,) = run_trunk(self.backbone.trunk_stages(), x,
+                                       (self.backbone.aux_stage,))
         size = x.shape[-2:]
         return self.up(self.head(features), size), self.up(self.aux_head(stage), size)
 
