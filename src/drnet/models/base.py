@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from drnet.layers import BasicBlock, Bottleneck
+from drnet.models.layout import CheckpointLayout
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class Backbone(nn.Module):
     num_classes: int
     output_stride: int
     unused_checkpoint_prefixes: tuple[str, ...] = ()  # dropped silently when loading
+
+    @property
+    def checkpoint_layout(self) -> CheckpointLayout:
+        """What loading needs beyond the keys (see :mod:`drnet.models.layout`)."""
+        return CheckpointLayout(self.first_conv, tuple(self.classifier_names),
+                                tuple(self.unused_checkpoint_prefixes))
 
     def _finish(self, feature_info: list[FeatureInfo]) -> None:
         self.feature_info = tuple(feature_info)

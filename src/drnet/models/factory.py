@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from drnet.models.base import Backbone
 from drnet.models.features import FeatureListNet
+from drnet.models.layout import checkpoint_layout
 from drnet.models.pretrained import PretrainedWeights, resolve_pretrained
 from drnet.models.registry import get_entry
 from drnet.models.resnet import ResNet
@@ -125,7 +126,7 @@ def with_output_stride(model: nn.Module, output_stride: int) -> nn.Module:
                              f"{current} have no exact equivalent at {output_stride}")
         kwargs["aspp_rates"] = [int(r) for r in rates]
     rebuilt = create_model(name, **kwargs)
-    derived = set(getattr(rebuilt, "derived_state_keys", ()))  # rebuilt for the new stride
+    derived = set(checkpoint_layout(rebuilt).derived)  # rebuilt for the new stride
     state = {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in derived}
     result = rebuilt.load_state_dict(state, strict=False, assign=True)
     if set(result.missing_keys) - derived or result.unexpected_keys:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from drnet.models.base import Backbone, FeatureInfo, check_input, run_trunk
+from drnet.models.layout import CheckpointLayout
 
 
 def resolve_out_indices(feature_info: Sequence[FeatureInfo], out_indices: Sequence[int] | None,
@@ -42,7 +43,6 @@ class FeatureListNet(nn.Module):
         self.first_conv = model.first_conv
         self.in_chans = model.in_chans
         self._model_name = type(model).__name__
-        self.classifier_names: tuple[str, ...] = ()
         returned = {f.module for f in self.feature_info}
         last = max(model.trunk_names.index(name) for name in returned)
         kept = model.trunk_names[: last + 1]
@@ -51,6 +51,11 @@ class FeatureListNet(nn.Module):
         self._keep = frozenset(returned)
         dropped = [n for n, _ in model.named_children() if n not in kept]
         self.unused_checkpoint_prefixes = (*model.unused_checkpoint_prefixes, *dropped)
+
+    @property
+    def checkpoint_layout(self) -> CheckpointLayout:
+        """A backbone checkpoint's head and left-out stages are dropped silently."""
+        return CheckpointLayout(self.first_conv, (), tuple(self.unused_checkpoint_prefixes))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         check_input(x, self.in_chans, self._model_name,

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from drnet.layers import BilinearUpsample, NormLayer, TransposedBilinearUpsample
 from drnet.models.base import Backbone, check_input, check_num_classes, run_trunk
 from drnet.models.heads import DeepLabV3Head, DRNHead, FCNHead, aspp_rates
+from drnet.models.layout import CheckpointLayout
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.registry import ModelEntry, list_models, register_model
 
@@ -61,6 +62,13 @@ class SegmentationModel(nn.Module):
         backbone_prep = getattr(backbone, "preprocessing", None)
         self.preprocessing = None if backbone_prep is None else Preprocessing(
             backbone_prep.mean, backbone_prep.std, source=backbone_prep.source)
+
+    @property
+    def checkpoint_layout(self) -> CheckpointLayout:
+        """What loading needs beyond the keys (see :mod:`drnet.models.layout`)."""
+        return CheckpointLayout(self.first_conv, tuple(self.classifier_names),
+                                tuple(self.unused_checkpoint_prefixes),
+                                tuple(self.derived_state_keys))
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, num_classes, H, W) for an input (N, C, H, W) of any size."""

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from drnet.errors import DrnetError
+from drnet.models.layout import checkpoint_layout
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.pretrained import PretrainedWeights, record_for_file
 
@@ -210,7 +211,7 @@ def load_located(model: nn.Module, source: str | os.PathLike | PretrainedWeights
     report = load_state(model, contents.state, name, strict=strict, drop=drop)
     report.origin = located.origin
     report.preprocessing = weights_preprocessing(source, located.path, contents)
-    classifier = tuple(getattr(model, "classifier_names", ()))
+    classifier = checkpoint_layout(model).classifier
     everything = all(k in report.loaded for k in model.state_dict()
                      if not k.endswith(".num_batches_tracked"))
     if (isinstance(source, PretrainedWeights) and strict and not report.adapted and everything
@@ -241,11 +242,11 @@ def load_state(model: nn.Module, state: dict[str, Tensor], name: str, *, strict:
     if hasattr(model, "adapt_checkpoint"):
         state = model.adapt_checkpoint(state)
 
-    unused = tuple(getattr(model, "unused_checkpoint_prefixes", ()))
-    classifier = tuple(getattr(model, "classifier_names", ()))
+    layout = checkpoint_layout(model)
+    unused, classifier = layout.unused, layout.classifier
     # Keys the model rebuilds identically itself (the frozen bilinear ``up`` of DRNSeg): a
     # checkpoint may leave them out.
-    derived = set(getattr(model, "derived_state_keys", ()))
+    derived = set(layout.derived)
     for key in list(state):
         # BatchNorm's step counter has no use in a frozen/group norm (detection backbones)
         counter = key.endswith(".num_batches_tracked") and key not in expected
@@ -268,8 +269,7 @@ def load_state(model: nn.Module, state: dict[str, Tensor], name: str, *, strict:
     elif (learned := sorted(set(model_head) - set(ckpt_head) - derived)):
         note = f"no classifier in the checkpoint; {learned} keep their initialisation"
 
-    weight_key = f"{first_conv}.weight" if (first_conv := getattr(model, "first_conv", None)) \
-        else None
+    weight_key = f"{layout.first_conv}.weight" if layout.first_conv else None
     if weight_key in state and weight_key in expected:
         got, want = state[weight_key], expected[weight_key]
         if got.ndim == 4 and got.shape[1] != want.shape[1] and (

@@ -21,6 +21,7 @@ from drnet.layers import NormLayer
 from drnet.models.detection.adapters import FPNBackbone, SingleMapBackbone, fpn_out_indices
 from drnet.models.factory import create_model
 from drnet.models.features import FeatureListNet
+from drnet.models.layout import CheckpointLayout
 from drnet.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 DetectorType = Literal["fasterrcnn", "retinanet", "fcos"]
@@ -139,10 +140,9 @@ def build_detector(detector: DetectorType, neck: Neck, backbone_name: str, *,
         model = cls(neck_module, num_classes, **common, **dict(detector_kwargs or {}))
     model.output_stride = body.output_stride
     model.feature_strides = neck_module.strides
-    model.first_conv = f"backbone.body.{body.first_conv}"
-    model.classifier_names = CLASSIFIER_NAMES[detector]
-    model.unused_checkpoint_prefixes = tuple(
-        f"backbone.body.{p}" for p in body.unused_checkpoint_prefixes)
+    model.checkpoint_layout = CheckpointLayout(
+        f"backbone.body.{body.first_conv}", CLASSIFIER_NAMES[detector],
+        tuple(f"backbone.body.{p}" for p in body.unused_checkpoint_prefixes))
     return model
 
 
