@@ -51,7 +51,6 @@ class DRNSpec:
     block: type[BasicBlock] | type[Bottleneck]
     layers: tuple[int, int, int, int, int, int, int, int]
     channels: tuple[int, ...] = CHANNELS
-    description: str = ""
 
 
 class DRN(Backbone):
@@ -195,11 +194,9 @@ DRN_SPECS = (
     # Not in the paper: one block per stage, widths up to 128 (~0.9 M parameters) -- the
     # scale of `drnet demo` and of `drnet fit` on the built-in synthetic set.
     DRNSpec("drn_d_tiny", "D", BasicBlock, (1, 1, 1, 1, 1, 1, 1, 1),
-            (16, 16, 32, 64, 128, 128, 128, 128), "DRN-D, 1 block per stage, widths 16-128"),
+            (16, 16, 32, 64, 128, 128, 128, 128)),
 )
 
 for _spec in DRN_SPECS:
     register_model(ModelEntry(_spec.name, partial(build_drn, _spec), family="drn",
-                              default_output_stride=OUTPUT_STRIDE,
-                              description=_spec.description
-                              or f"DRN-{_spec.arch}-{_spec.name.rsplit('_', 1)[1]}"))
+                              default_output_stride=OUTPUT_STRIDE))

@@ -13,13 +13,12 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered model: its builder (keyword-only arguments) and what to show users."""
+    """A registered model: its builder (keyword-only arguments), family and default stride."""
 
     name: str
     builder: Callable[..., nn.Module]
     family: str  # "resnet", "drn", "segmentation", ...
     default_output_stride: int
-    description: str = ""
 
 
 _REGISTRY: dict[str, ModelEntry] = {}

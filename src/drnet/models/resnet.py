@@ -38,7 +38,6 @@ class ResNetSpec:
     layers: tuple[int, int, int, int]
     default_output_stride: int = 32
     fixed_plan: tuple[StagePlan, ...] | None = None  # variants defined at one output stride
-    description: str = ""
     family: str = "resnet"
 
 
@@ -119,16 +118,15 @@ def build_resnet(spec: ResNetSpec, *, num_classes: int = 1000, in_chans: int = 3
 _DRN_A_PLAN = (StagePlan(1, 1, 1), StagePlan(2, 1, 1), StagePlan(1, 2, 1), StagePlan(1, 4, 1))
 
 RESNET_SPECS = (
-    ResNetSpec("resnet18", BasicBlock, (2, 2, 2, 2), description="ResNet-18 (He et al. 2016)"),
-    ResNetSpec("resnet34", BasicBlock, (3, 4, 6, 3), description="ResNet-34"),
-    ResNetSpec("resnet50", Bottleneck, (3, 4, 6, 3), description="ResNet-50 (v1.5)"),
-    ResNetSpec("resnet101", Bottleneck, (3, 4, 23, 3), description="ResNet-101 (v1.5)"),
-    ResNetSpec("resnet152", Bottleneck, (3, 8, 36, 3), description="ResNet-152 (v1.5)"),
+    ResNetSpec("resnet18", BasicBlock, (2, 2, 2, 2)),
+    ResNetSpec("resnet34", BasicBlock, (3, 4, 6, 3)),
+    ResNetSpec("resnet50", Bottleneck, (3, 4, 6, 3)),
+    ResNetSpec("resnet101", Bottleneck, (3, 4, 23, 3)),
+    ResNetSpec("resnet152", Bottleneck, (3, 8, 36, 3)),
     ResNetSpec("drn_a_50", Bottleneck, (3, 4, 6, 3), default_output_stride=8,
-               fixed_plan=_DRN_A_PLAN, description="DRN-A-50 (Yu et al. 2017)", family="drn"),
+               fixed_plan=_DRN_A_PLAN, family="drn"),
 )
 
 for _spec in RESNET_SPECS:
     register_model(ModelEntry(_spec.name, partial(build_resnet, _spec), family=_spec.family,
-                              default_output_stride=_spec.default_output_stride,
-                              description=_spec.description))
+                              default_output_stride=_spec.default_output_stride))

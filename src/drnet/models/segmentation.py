@@ -159,11 +159,8 @@ def seg_name(head: HeadType, backbone: str) -> str:
     return f"drnseg_{backbone.removeprefix('drn_')}" if head == "drnseg" else f"{head}_{backbone}"
 
 
-_HEAD_DESCRIPTIONS = {"drnseg": "DRNSeg (1x1 classifier)", "deeplabv3": "DeepLabV3 (ASPP)",
-                      "fcn": "FCN head"}
-for _head, _text in _HEAD_DESCRIPTIONS.items():
+for _head in ("drnseg", "deeplabv3", "fcn"):  # 1x1 classifier, ASPP, FCN head
     for _backbone in list_models(family="resnet") + list_models(family="drn"):
         register_model(ModelEntry(
             seg_name(_head, _backbone), partial(build_segmentation, _head, _backbone),
-            family="segmentation", default_output_stride=8,
-            description=f"{_text} on {_backbone}"))
+            family="segmentation", default_output_stride=8))

@@ -63,7 +63,7 @@ class _LazyBuilder:
 
         return build_detector
 
-_DETECTORS = {"fasterrcnn": "Faster R-CNN", "retinanet": "RetinaNet", "fcos": "FCOS"}
+_DETECTORS = ("fasterrcnn", "retinanet", "fcos")  # Faster R-CNN, RetinaNet, FCOS
 
 
 def detection_name(detector: str, backbone: str, neck: str) -> str:
@@ -73,13 +73,11 @@ def detection_name(detector: str, backbone: str, neck: str) -> str:
     return f"{detector}_{backbone}" if backbone.startswith("drn") else f"{detector}_{backbone}_dc5"
 
 
-for _detector, _title in _DETECTORS.items():
+for _detector in _DETECTORS:
     for _backbone in list_models(family="resnet") + list_models(family="drn"):
         _stride = get_entry(_backbone).default_output_stride
-        for _neck, _os, _text in (("single", min(_stride, 16), "one dilated map"),
-                                  ("fpn", _stride, "FPN")):
+        for _neck, _os in (("single", min(_stride, 16)), ("fpn", _stride)):  # DC5 map, FPN
             register_model(ModelEntry(
                 detection_name(_detector, _backbone, _neck),
                 partial(_LazyBuilder(), _detector, _neck, _backbone, output_stride=_os),
-                family="detection", default_output_stride=_os,
-                description=f"{_title} on {_backbone}, {_text} (output stride {_os})"))
+                family="detection", default_output_stride=_os))
