@@ -117,3 +117,15 @@ def test_erf_title_names_the_weights() -> None:
     assert "weights: pretrained: imagenet" in title
     shuffled = effective_receptive_field(averaging_stack(2), 9, samples=1, random_weights=True)
     assert "re-drawn for every input" in erf_figure(shuffled).axes[0].get_title()
+
+
+def test_a_figure_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from drnet.analysis.plots import new_figure
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # its import fails
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'drnet\[plot\]'") as caught:
+        new_figure(1, 1)
+    assert caught.value.name == "matplotlib"

@@ -25,8 +25,12 @@ DPI = 100
 
 def new_figure(width: float, height: float) -> Any:
     """A matplotlib Figure on its own Agg canvas: no global backend or pyplot state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError as err:  # the API's message too, not only the CLI's
+        raise ModuleNotFoundError("figures need matplotlib: pip install 'drnet[plot]'",
+                                  name="matplotlib") from err
 
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
