@@ -4,7 +4,6 @@ evaluate at another."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +14,10 @@ from PIL import Image
 
 import drnet
 from drnet.cli import main
+from tests.fixtures import runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
-
-
-def _small(root: Path) -> list[str]:
-    return ["--data.init_args.num_train", "8", "--data.init_args.num_val", "3",
-            "--data.init_args.image_size", "48", "--data.init_args.batch_size", "4",
-            "--data.init_args.val_batch_size", "3", "--trainer.val_check_interval", "null",
-            "--trainer.default_root_dir", str(root)]
-
-
-def _last_miou(root: Path) -> float:
-    rows = []
-    for path in sorted(root.rglob("metrics.csv"), key=lambda p: p.stat().st_mtime_ns):
-        with path.open() as handle:
-            rows += [r for r in csv.DictReader(handle) if r.get("val/mIoU")]
-    return float(rows[-1]["val/mIoU"])
+_small = runs.small_synthetic_args  # a tiny synthetic run under a root folder
 
 
 def _saved_model_args(root: Path) -> dict:
@@ -53,7 +39,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_validate_obeys_evaluation_flags_given_with_a_checkpoint(trained, capsys) -> None:
     root, ckpt = trained
     assert main(["validate", *_small(root), "--ckpt_path", str(ckpt)]) == 0
-    plain = _last_miou(root)
+    plain = runs.last_metric(root)
     assert _saved_model_args(root)["val_scales"] == [1.0]
     # The (default) config names another model: the checkpoint's is used, and that is said.
     assert _saved_model_args(root)["model"] == "drnseg_resnet18"
@@ -62,7 +48,7 @@ def test_validate_obeys_evaluation_flags_given_with_a_checkpoint(trained, capsys
 
     assert main(["validate", *_small(root), "--ckpt_path", str(ckpt),
                  "--model.val_scales", "[0.75,1,1.25]", "--model.val_flip", "true"]) == 0
-    assert _last_miou(root) != plain
+    assert runs.last_metric(root) != plain
     saved = _saved_model_args(root)
     assert saved["val_scales"] == [0.75, 1.0, 1.25]
     assert saved["val_flip"] is True
@@ -70,7 +56,7 @@ def test_validate_obeys_evaluation_flags_given_with_a_checkpoint(trained, capsys
     assert main(["validate", *_small(root), "--ckpt_path", str(ckpt), "--model.val_mode",
                  "slide", "--model.val_crop_size", "[24,24]", "--model.val_stride",
                  "[12,12]"]) == 0
-    assert _last_miou(root) != plain
+    assert runs.last_metric(root) != plain
     saved = _saved_model_args(root)
     assert (saved["val_mode"], saved["val_crop_size"]) == ("slide", [24, 24])
     # The architecture still came from the checkpoint (output stride 16), not the default.
@@ -109,10 +95,10 @@ def test_options_that_cannot_apply_are_errors(trained, capsys) -> None:
 def test_train_at_16_evaluate_at_8_through_the_cli(trained, tmp_path: Path) -> None:
     root, ckpt = trained
     assert main(["validate", *_small(root), "--ckpt_path", str(ckpt)]) == 0
-    at16 = _last_miou(root)
+    at16 = runs.last_metric(root)
     assert main(["validate", *_small(root), "--ckpt_path", str(ckpt),
                  "--model.eval_output_stride", "8"]) == 0
-    assert _last_miou(root) != at16
+    assert runs.last_metric(root) != at16
     assert _saved_model_args(root)["eval_output_stride"] == 8
     # predict too: the labels differ from those at the training stride
     image = tmp_path / "x.png"

@@ -3,7 +3,6 @@ with a checkpoint of drnet fit run in the chosen engine and give the PyTorch mod
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -12,24 +11,11 @@ from PIL import Image
 
 from drnet.cli import main
 from drnet.fast.engines import installed
+from tests.fixtures import runs
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning"),
               pytest.mark.skipif(not installed("onnxruntime"), reason="onnxruntime missing")]
-
-
-def _small(root: Path) -> list[str]:
-    return ["--data.init_args.num_train", "8", "--data.init_args.num_val", "3",
-            "--data.init_args.image_size", "48", "--data.init_args.batch_size", "4",
-            "--data.init_args.val_batch_size", "3", "--trainer.val_check_interval", "null",
-            "--trainer.default_root_dir", str(root)]
-
-
-def _last_miou(root: Path) -> float:
-    rows = []
-    for path in sorted(root.rglob("metrics.csv"), key=lambda p: p.stat().st_mtime_ns):
-        with path.open() as handle:
-            rows += [r for r in csv.DictReader(handle) if r.get("val/mIoU")]
-    return float(rows[-1]["val/mIoU"])
+_small = runs.small_synthetic_args  # a tiny synthetic run under a root folder
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +32,11 @@ def test_validate_in_an_engine_scores_like_pytorch(trained) -> None:
              "--model.val_stride", "[16,16]"]
     assert main(["validate", *_small(root), "--ckpt_path", str(ckpt), *slide,
                  "--model.val_window_batch", "1"]) == 0
-    reference = _last_miou(root)
+    reference = runs.last_metric(root)
     for engine in [e for e in ("onnxruntime", "openvino") if installed(e)]:
         assert main(["validate", *_small(root), "--ckpt_path", str(ckpt), *slide,
                      "--model.engine", engine, "--model.val_window_batch", "3"]) == 0
-        assert _last_miou(root) == pytest.approx(reference, abs=5e-3)
+        assert runs.last_metric(root) == pytest.approx(reference, abs=5e-3)
 
 
 def test_predict_in_an_engine_writes_the_same_labels(trained, tmp_path: Path) -> None:
