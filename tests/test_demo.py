@@ -143,3 +143,11 @@ def test_the_figure_draws_each_networks_field_from_the_analysis(tmp_path: Path) 
     # wrong pixels are outlined: every prediction here is all background, so bands are wrong
     prediction_axes = figure.subfigs[1].axes
     assert all("wrong" in ax.get_xlabel() for ax in prediction_axes[2:5])
+
+
+def test_options_quick_would_ignore_are_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--quick", "--steps", "50", "--image-size", "96"]) == 2
+    err = capsys.readouterr().err
+    assert "--quick sets its own tiny run; drop --steps, --image-size or --quick" in err
+    assert main(["demo", "--seeds", "0"]) == 2
+    assert "--seeds must be >= 1, got 0" in capsys.readouterr().err

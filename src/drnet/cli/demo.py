@@ -68,10 +68,13 @@ def _config(args: argparse.Namespace) -> Any:
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    given = {"steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size}
     if args.quick:
+        if set_flags := [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]:
+            raise ValueError(f"--quick sets its own tiny run; drop {', '.join(set_flags)} or "
+                             f"--quick")
         return DemoConfig(steps=8, batch_size=4, image_size=64, num_val=8, seed=args.seed,
                           erf_samples=2)
-    given = {"steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size}
     config = DemoConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     if min(config.steps, config.batch_size, config.image_size) < 1:
         raise ValueError("--steps, --batch-size and --image-size must be positive")
