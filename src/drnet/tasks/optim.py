@@ -51,9 +51,12 @@ def param_groups(model: nn.Module, backbone: Iterable[nn.Parameter], lr: float,
     return [g for g in groups if g["params"]]
 
 
-def check_finite(loss: Tensor, step: int, detail: str = "") -> None:
-    """Stop the run on a NaN/inf loss, naming the step (the last good checkpoint is kept)."""
+def check_finite(loss: Tensor, step: int, detail: str | Callable[[], str] = "") -> None:
+    """Stop the run on a NaN/inf loss, naming the step (the last good checkpoint is kept).
+    ``detail`` (appended) may be a function, called only then: reading tensors' values waits
+    for the device."""
     if not torch.isfinite(loss):
+        detail = detail() if callable(detail) else detail
         raise FloatingPointError(
             f"training loss is {loss.item()} at global step {step}{detail}; lower the learning "
             f"rate, raise warmup_iters or check the data; the last good checkpoint is kept")
