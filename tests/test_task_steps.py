@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from drnet.tasks import ClassificationTask, SegmentationTask
+from drnet.tasks import ClassificationTask, DetectionTask, SegmentationTask
 from drnet.tasks.base import TaskBase
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -18,6 +18,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWa
 TASKS: dict[str, Callable[[], TaskBase]] = {
     "segmentation": lambda: SegmentationTask(model="drnseg_d_tiny", num_classes=3),
     "classification": lambda: ClassificationTask(model="drn_d_tiny", num_classes=3),
+    # Its data never gives None today (no skipping); the guard is there should it ever.
+    "detection": lambda: DetectionTask("fasterrcnn_drn_d_tiny", num_classes=4, min_size=48,
+                                       max_size=48),
 }
 
 
@@ -57,3 +60,13 @@ def test_the_auxiliary_loss_is_logged_and_weighted_into_the_loss() -> None:
     assert logged["train/aux_loss"] == pytest.approx(float(aux_loss), rel=1e-5)
     assert float(loss) == pytest.approx(float(main + 0.4 * aux_loss), rel=1e-5)
     assert logged["train/loss"] == pytest.approx(float(loss))
+
+
+def test_a_non_finite_loss_names_the_epoch_the_batch_and_the_terms() -> None:
+    task = TASKS["classification"]()
+    _record_logs(task)
+    nan, inf = torch.tensor(float("nan")), torch.tensor(float("inf"))
+    task.training_loss = lambda batch: (nan, {"loss_box": inf})  # type: ignore[method-assign]
+    with pytest.raises(FloatingPointError, match=(
+            r"training loss is nan at global step 0 \(epoch 0, batch 7; \{'loss_box': inf\}\)")):
+        task.training_step({"image": torch.zeros(1, 3, 8, 8)}, 7)

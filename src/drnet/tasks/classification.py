@@ -15,8 +15,8 @@ from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
 from drnet.inference.predictor import Predictor
 from drnet.models import Backbone, create_model
-from drnet.tasks.base import TaskBase
-from drnet.tasks.optim import OptimizerName, Schedule, check_finite
+from drnet.tasks.base import Batch, Stage, TaskBase
+from drnet.tasks.optim import OptimizerName, Schedule
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
 TOP_K = (1, 5)  # accuracies logged as val/top1, val/top5 (test/ likewise)
@@ -61,6 +61,7 @@ class ClassificationTask(RecordsPreprocessing, TaskBase):
                      "head_lr_mult", "schedule", "poly_power", "warmup_iters", "checkpointing")
     predict_args = ("fast_predict", "predict_dtype", "engine")
     evaluate_args = ()
+    predictor: Predictor  # set in __init__ (TaskBase starts and stops it)
 
     def __init__(
         self,
@@ -113,41 +114,20 @@ class ClassificationTask(RecordsPreprocessing, TaskBase):
     def forward(self, image: Tensor) -> Tensor:
         return self.model(image)
 
-    def training_step(self, batch: dict[str, Any] | None, batch_idx: int) -> Tensor | None:
-        if batch is None:  # every sample of the batch was bad and skipped
-            return None
-        loss = F.cross_entropy(self.model(batch["image"]), batch["target"],
-                               label_smoothing=self.hparams.label_smoothing)
-        check_finite(loss, self.global_step, f" (epoch {self.current_epoch}, batch {batch_idx})")
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
-        return loss
+    def training_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        return F.cross_entropy(self.model(batch["image"]), batch["target"],
+                               label_smoothing=self.hparams.label_smoothing), {}
 
-    def _evaluate(self, batch: dict[str, Any] | None, stage: str) -> None:
-        if batch is None:
-            return
+    def evaluate_batch(self, batch: Batch, stage: Stage) -> None:
         logits = self.model(batch["image"])
         for name, metric in self.metrics[stage].items():
             metric.update(logits, batch["target"])
             self.log(f"{stage}/{name}", metric, batch_size=logits.shape[0])
 
-    def validation_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
-
-    def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
-        if batch is None:
-            return None
+    def predict_batch(self, batch: Batch) -> dict[str, Any]:
         probs = self.predictor(self.model)(batch["image"]).softmax(dim=1)
         top = probs.topk(min(5, probs.shape[1]), dim=1)
         return {"indices": top.indices, "probs": top.values, "path": batch.get("path")}
-
-    def on_predict_start(self) -> None:
-        self.predictor.start(self.model)
-
-    def on_predict_end(self) -> None:
-        self.predictor.stop()
 
     def backbone_parameters(self) -> Iterable[nn.Parameter]:
         head = {id(p) for p in self.model.get_classifier().parameters()}

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from torchmetrics.detection import MeanAveragePrecision
 
 from drnet.models import create_model, get_entry
-from drnet.tasks.base import TaskBase
-from drnet.tasks.optim import OptimizerName, Schedule, check_finite
+from drnet.tasks.base import Batch, Stage, TaskBase
+from drnet.tasks.optim import OptimizerName, Schedule
 
 # What validation and test log (COCO's summary; -1 where no object of that size exists).
 MAP_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100")
@@ -124,35 +124,21 @@ class DetectionTask(TaskBase):
     def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
         return self.model(images)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        losses = self.model(batch["image"], batch["target"])
-        loss = sum(losses.values())
-        check_finite(loss, self.global_step, f" ({ {k: float(v) for k, v in losses.items()} })")
-        size = len(batch["image"])
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=size)
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        return loss
+    def training_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        losses = self.model(batch["image"], batch["target"])  # torchvision's loss dict
+        return sum(losses.values()), losses
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.val_map.update(self.model(batch["image"]), batch["target"])
+    def evaluate_batch(self, batch: Batch, stage: Stage) -> None:
+        metric = self.val_map if stage == "val" else self.test_map
+        metric.update(self.model(batch["image"]), batch["target"])
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.test_map.update(self.model(batch["image"]), batch["target"])
-
-    def on_validation_epoch_end(self) -> None:
-        self._report(self.val_map, "val")
-
-    def on_test_epoch_end(self) -> None:
-        self._report(self.test_map, "test")
-
-    def _report(self, metric: MeanAveragePrecision, stage: str) -> None:
+    def report_epoch(self, stage: Stage) -> None:
+        metric = self.val_map if stage == "val" else self.test_map
         scores = metric.compute()  # gathered over processes
         metric.reset()
-        self.last_scores = {k: scores[k] for k in MAP_KEYS}
-        self.log_dict({f"{stage}/{k}": v.float() for k, v in self.last_scores.items()},
-                      sync_dist=True)  # identical on every process: the mean is a no-op
+        self._log_scores(stage, {k: scores[k] for k in MAP_KEYS}, MAP_KEYS)
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+    def predict_batch(self, batch: Batch) -> dict[str, Any]:
         """Per image: boxes (xyxy, input pixels), labels and scores at or above
         ``predict_min_score``, as lists (one tensor per image)."""
         outputs = self.model(batch["image"])

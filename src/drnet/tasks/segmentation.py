@@ -15,9 +15,9 @@ from drnet.fast.engines import Engine
 from drnet.inference import InferenceConfig, segment
 from drnet.inference.predictor import Evaluator, Predictor
 from drnet.models import SegmentationModel, create_model
-from drnet.tasks.base import TaskBase
+from drnet.tasks.base import Batch, Stage, TaskBase
 from drnet.tasks.metrics import SegmentationMetrics, format_class_table
-from drnet.tasks.optim import OptimizerName, Schedule, check_finite
+from drnet.tasks.optim import OptimizerName, Schedule
 from drnet.tasks.preprocessing import RecordsPreprocessing
 
 
@@ -83,6 +83,9 @@ class SegmentationTask(RecordsPreprocessing, TaskBase):
                      "head_lr_mult", "schedule", "poly_power", "warmup_iters", "checkpointing")
     predict_args = ("fast_predict", "predict_dtype")
     evaluate_args = ("print_class_table",)
+    evaluator: Evaluator  # set in __init__ (TaskBase starts and stops them)
+    eval_engine: Predictor
+    predictor: Predictor
 
     def __init__(
         self,
@@ -162,78 +165,33 @@ class SegmentationTask(RecordsPreprocessing, TaskBase):
         return F.cross_entropy(logits, mask, weight=self.class_weight,
                                ignore_index=self.hparams.ignore_index)
 
-    def training_step(self, batch: dict[str, Any] | None, batch_idx: int) -> Tensor | None:
-        if batch is None:  # every sample of the batch was bad and skipped
-            return None
+    def training_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         logits, aux = self.model.forward_with_aux(batch["image"])
         loss = self.loss(logits, batch["mask"])
-        if aux is not None:
-            aux_loss = self.loss(aux, batch["mask"])
-            self.log("train/aux_loss", aux_loss)
-            loss = loss + self.hparams.aux_weight * aux_loss
-        check_finite(loss, self.global_step, f" (epoch {self.current_epoch}, batch {batch_idx})")
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
-        return loss
+        if aux is None:
+            return loss, {}
+        aux_loss = self.loss(aux, batch["mask"])
+        return loss + self.hparams.aux_weight * aux_loss, {"aux_loss": aux_loss}
 
-    def validation_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
-        if batch is None:
-            return
-        self.val_metrics.update(segment(self.eval_engine(self.evaluator.model), batch["image"],
-                                        self.inference), batch["mask"])
+    def evaluate_batch(self, batch: Batch, stage: Stage) -> None:
+        metric = self.val_metrics if stage == "val" else self.test_metrics
+        metric.update(segment(self.eval_engine(self.evaluator.model), batch["image"],
+                              self.inference), batch["mask"])
 
-    def test_step(self, batch: dict[str, Any] | None, batch_idx: int) -> None:
-        if batch is None:
-            return
-        self.test_metrics.update(segment(self.eval_engine(self.evaluator.model), batch["image"],
-                                         self.inference), batch["mask"])
-
-    def on_validation_start(self) -> None:
-        self.evaluator.start(self.model)
-        self.eval_engine.start(self.evaluator.model)
-
-    def on_validation_end(self) -> None:
-        self.eval_engine.stop()
-        self.evaluator.stop()
-
-    def on_test_start(self) -> None:
-        self.on_validation_start()
-
-    def on_test_end(self) -> None:
-        self.on_validation_end()
-
-    def on_validation_epoch_end(self) -> None:
-        self._report(self.val_metrics, "val")
-
-    def on_test_epoch_end(self) -> None:
-        self._report(self.test_metrics, "test")
-
-    def _report(self, metric: SegmentationMetrics, stage: str) -> None:
+    def report_epoch(self, stage: Stage) -> None:
+        metric = self.val_metrics if stage == "val" else self.test_metrics
         scores = metric.compute()  # summed over processes
         metric.reset()
-        self.log_dict({f"{stage}/mIoU": scores["mIoU"].float(),
-                       f"{stage}/pixel_acc": scores["pixel_acc"].float(),
-                       f"{stage}/mean_acc": scores["mean_acc"].float()},
-                      sync_dist=True)  # already summed over processes: the mean is a no-op
-        self.last_scores = scores
+        self._log_scores(stage, scores, ("mIoU", "pixel_acc", "mean_acc"))
         if (self.hparams.print_class_table and self.trainer.is_global_zero
                 and not self.trainer.sanity_checking):
             print(f"\n{stage} (epoch {self.current_epoch}):\n"
                   f"{format_class_table(scores, self.class_names)}", flush=True)
 
-    def predict_step(self, batch: dict[str, Any] | None, batch_idx: int) -> dict[str, Any] | None:
-        if batch is None:
-            return None
+    def predict_batch(self, batch: Batch) -> dict[str, Any]:
         probs = segment(self.predictor(self.evaluator.model), batch["image"], self.inference)
         confidence, labels = probs.max(dim=1)
         return {"labels": labels, "confidence": confidence, "path": batch.get("path")}
-
-    def on_predict_start(self) -> None:
-        self.evaluator.start(self.model)
-        self.predictor.start(self.evaluator.model)
-
-    def on_predict_end(self) -> None:
-        self.predictor.stop()
-        self.evaluator.stop()
 
     def backbone_parameters(self) -> Iterable[nn.Parameter]:
         return self.model.backbone.parameters()
