@@ -3,7 +3,7 @@ the mean/std contract and predict on a file, folder or list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -23,12 +23,32 @@ ROLES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "pred
          None: ("train", "val", "test")}
 
 
+def _floats(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _given_statistics(mean: Sequence[float] | None, std: Sequence[float] | None
+                      ) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """``mean``/``std`` arguments as floats (``None`` where not given), checked: 3 numbers each,
+    std > 0."""
+    given_mean = None if mean is None else _floats(mean)
+    given_std = None if std is None else _floats(std)
+    if ((given_mean is not None and len(given_mean) != 3)
+            or (given_std is not None and (len(given_std) != 3 or min(given_std) <= 0))):
+        raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {given_mean}, "
+                         f"{given_std}")
+    return given_mean, given_std
+
+
 class DataModuleBase(L.LightningDataModule):
     """Base class: subclasses implement :meth:`read_split` and :meth:`transforms_for`; the roles
     ``train``, ``val`` and ``test`` read the layout's split named in ``split_names``.
-    ``mean``/``std`` (in [0, 1], for the model's input normalisation and for showing images) are
-    set in ``__init__``; left unset, they follow the model's weights unless the data
-    set has statistics of its own (``own_statistics``), see :mod:`drnet.data.preprocessing`.
+    ``mean``/``std`` (in [0, 1], for the model's input normalisation and for showing images)
+    are the arguments; left unset, they follow the model's weights unless the data set has
+    statistics of its own (``own_statistics``), see :mod:`drnet.data.preprocessing`.
+    ``__init__`` stores its own arguments and reads nothing a subclass sets, so a subclass
+    calls ``super().__init__`` first and then sets its facts (``default_mean``/``default_std``,
+    ``split_names``, the class table); they are read when used.
     ``seed`` fixes the shuffling order and the workers' seeds; with ``num_workers=0``
     augmentation draws from torch's global generator (``seed_everything``).
     ``skip_bad_samples`` skips unusable files (each named once in a warning) instead of
@@ -74,14 +94,8 @@ class DataModuleBase(L.LightningDataModule):
         self.seed, self.predict_path = seed, predict_path
         self.skip_bad_samples = skip_bad_samples
         self.max_bad_fraction = check_fraction(max_bad_fraction)
-        self.mean = tuple(float(m) for m in (mean if mean is not None else self.default_mean))
-        self.std = tuple(float(s) for s in (std if std is not None else self.default_std))
-        self.statistics_source: StatisticsSource = (
-            "argument" if mean is not None or std is not None
-            else "data set" if self.own_statistics else "default")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {self.mean}, "
-                             f"{self.std}")
+        self._mean, self._std = _given_statistics(mean, std)
+        self._statistics_given = mean is not None or std is not None
         self.datasets: dict[str, Dataset] = {}
         self._resume: dict[str, int] = {}  # a checkpoint's position, until used
         self._train_loader: ResumableLoader | None = None
@@ -91,6 +105,33 @@ class DataModuleBase(L.LightningDataModule):
             # The names actually used (Lightning checks them against the task's, which get them
             # through the CLI link, when it merges hyperparameters for the loggers).
             self.save_hyperparameters({"class_names": list(self.class_names)})
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """The input mean: given, adopted from the weights, or the data set's ``default_mean``
+        (read here, not in ``__init__``, so a subclass may set it after ``super().__init__``)."""
+        return self._mean if self._mean is not None else _floats(self.default_mean)
+
+    @mean.setter
+    def mean(self, value: Sequence[float]) -> None:
+        self._mean = _floats(value)
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """The input standard deviation, chosen as :attr:`mean`."""
+        return self._std if self._std is not None else _floats(self.default_std)
+
+    @std.setter
+    def std(self, value: Sequence[float]) -> None:
+        self._std = _floats(value)
+
+    @property
+    def statistics_source(self) -> StatisticsSource:
+        """Where ``mean``/``std`` come from, for :func:`~drnet.data.preprocessing.reconcile`
+        (statistics adopted from the weights stay ``"default"``)."""
+        if self._statistics_given:
+            return "argument"
+        return "data set" if self.own_statistics else "default"
 
     def make_dataset(self, role: str) -> Dataset:
         """The dataset for ``role`` (``"train"``, ``"val"`` or ``"test"``): the one place that
