@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from drnet.data import (
     SyntheticContextDataModule,
     VOCDataModule,
 )
+from drnet.models.preprocessing import Preprocessing
 from tests.fixtures import datasets as fx
 from tests.test_data_readers import CITYSCAPES_TRAIN_IDS, expected
 
@@ -187,6 +189,33 @@ def test_bad_arguments_fail_at_construction(folder_root: Path, kwargs: dict, err
                                             match: str) -> None:
     with pytest.raises(error, match=match):
         FolderSegmentationDataModule(str(folder_root), **kwargs)
+
+
+class _FactsAfterSuper(SegmentationDataModule):
+    """Calls ``super().__init__`` first, then sets what the base reads (the natural order)."""
+
+    def __init__(self, class_names: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.default_mean, self.default_std = (0.1, 0.2, 0.3), (0.4, 0.5, 0.6)
+        self.own_statistics = True
+        self.use_class_table(2, class_names)
+        self.augment = False
+
+    def train_transforms(self) -> Callable[..., Any]:
+        return super().train_transforms() if self.augment else self.eval_transforms()
+
+
+def test_subclasses_set_their_facts_after_super_init() -> None:
+    late = _FactsAfterSuper()
+    assert (late.mean, late.std, late.statistics_source) == (
+        (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), "data set")
+    assert late.hparams["class_names"] == ["class_0", "class_1"]  # what Lightning logs
+    given = _FactsAfterSuper(mean=(0.5, 0.5, 0.5))  # explicit beats the data set's own
+    assert (given.mean, given.std, given.statistics_source) == (
+        (0.5, 0.5, 0.5), (0.4, 0.5, 0.6), "argument")
+    plain = CityscapesDataModule("unused")  # no own statistics: adopts the weights', says so
+    assert plain.adopt_preprocessing(Preprocessing(late.mean, late.std), training=False)
+    assert (plain.mean, plain.std, plain.statistics_source) == (late.mean, late.std, "default")
 
 
 def test_init_is_a_config_schema(cityscapes_root: Path) -> None:

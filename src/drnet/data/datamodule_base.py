@@ -101,10 +101,6 @@ class DataModuleBase(L.LightningDataModule):
         self._train_loader: ResumableLoader | None = None
         # every __init__ argument of the subclass chain, for checkpoints and loggers
         self.save_hyperparameters()
-        if self.hparams.get("class_names", ...) is None:
-            # The names actually used (Lightning checks them against the task's, which get them
-            # through the CLI link, when it merges hyperparameters for the loggers).
-            self.save_hyperparameters({"class_names": list(self.class_names)})
 
     @property
     def mean(self) -> tuple[float, ...]:

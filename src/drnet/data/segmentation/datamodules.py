@@ -30,9 +30,10 @@ from drnet.models.preprocessing import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
 
 class SegmentationDataModule(DataModuleBase):
-    """Base class: subclasses set the class table (``num_classes``, ``class_names``, ``palette``)
-    and implement :meth:`~drnet.data.datamodule_base.DataModuleBase.read_split`;
-    ``split_names`` maps the roles to the layout's splits.
+    """Base class: subclasses set the class table (``num_classes``, ``class_names``, ``palette``;
+    from arguments with :meth:`use_class_table`) after calling ``super().__init__`` and implement
+    :meth:`~drnet.data.datamodule_base.DataModuleBase.read_split`; ``split_names`` maps the
+    roles to the layout's splits.
 
     Everything a CLI links into the model (``num_classes``, ``ignore_index``, ``mean``, ``std``,
     ``class_weights`` — ``None`` unless the set suggests loss weights) is set by ``__init__``.
@@ -79,7 +80,26 @@ class SegmentationDataModule(DataModuleBase):
         self.crop_size, self.scale_range, self.rotate, self.flip = (
             crop_size, scale_range, rotate, flip)
         self.ignore_index = ignore_index
-        self.train_transforms()  # a bad crop/scale/rotate fails here, not at the first batch
+        # A bad crop/scale/rotate fails here, not at the first batch. The function, not the
+        # method: an override may read what its subclass sets after this call.
+        segmentation_train_transforms(crop_size, scale_range, rotate, flip,
+                                      ignore_index=ignore_index)
+
+    def use_class_table(self, num_classes: int, class_names: list[str] | None) -> None:
+        """The class table of a layout's ``num_classes``/``class_names`` arguments: the given
+        names (checked) or generic ``class_<i>`` (which pretrained weights may name, see
+        :mod:`drnet.data.preprocessing`), VOC colours. Generic names replace the argument's
+        ``None`` in ``hparams``: Lightning checks them against the task's (linked by the CLI)
+        when it merges hyperparameters for the loggers."""
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names for {num_classes} "
+                             "classes")
+        self.num_classes, self.palette = num_classes, voc_colormap(num_classes)
+        self.class_names = (list(class_names) if class_names is not None
+                            else [f"class_{i}" for i in range(num_classes)])
+        self.generic_class_table = class_names is None
+        if self.hparams.get("class_names", ...) is None:
+            self.save_hyperparameters({"class_names": list(self.class_names)})
 
     def train_transforms(self) -> Callable[..., Any]:
         return segmentation_train_transforms(self.crop_size, self.scale_range, self.rotate,
@@ -90,16 +110,6 @@ class SegmentationDataModule(DataModuleBase):
 
     def transforms_for(self, role: str) -> Callable[..., Any]:
         return self.train_transforms() if role == "train" else self.eval_transforms()
-
-
-def _names_and_palette(num_classes: int, class_names: list[str] | None,
-                       ) -> tuple[list[str], list[tuple[int, int, int]]]:
-    """Given names (checked against ``num_classes``) or ``class_<i>``; the VOC colour map."""
-    if class_names is not None and len(class_names) != num_classes:
-        raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes")
-    names = list(class_names) if class_names is not None else [
-        f"class_{i}" for i in range(num_classes)]
-    return names, voc_colormap(num_classes)
 
 
 class CityscapesDataModule(SegmentationDataModule):
@@ -118,8 +128,8 @@ class CityscapesDataModule(SegmentationDataModule):
 
     def __init__(self, root: str, *, crop_size: int | tuple[int, int] = 896,
                  **kwargs: Any) -> None:
-        self.root = root
         super().__init__(crop_size=crop_size, **kwargs)
+        self.root = root
 
     def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return cityscapes_dataset(self.root, split, transforms=transforms,
@@ -144,9 +154,9 @@ class VOCDataModule(SegmentationDataModule):
 
     def __init__(self, root: str, *, train_split: str = "train",
                  crop_size: int | tuple[int, int] = 512, **kwargs: Any) -> None:
+        super().__init__(crop_size=crop_size, **kwargs)
         self.root = root
         self.split_names = {"train": train_split, "val": "val", "test": "val"}
-        super().__init__(crop_size=crop_size, **kwargs)
 
     def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return voc_dataset(self.root, split, transforms=transforms,
@@ -171,12 +181,10 @@ class DRNListDataModule(SegmentationDataModule):
     def __init__(self, root: str, *, num_classes: int = 19,
                  class_names: list[str] | None = None,
                  crop_size: int | tuple[int, int] = 896, **kwargs: Any) -> None:
-        self.root = root
-        self.num_classes = num_classes
-        self.class_names, self.palette = _names_and_palette(num_classes, class_names)
-        self.generic_class_table = class_names is None
-        self.default_mean, self.default_std = read_info(root)
         super().__init__(crop_size=crop_size, **kwargs)
+        self.root = root
+        self.use_class_table(num_classes, class_names)
+        self.default_mean, self.default_std = read_info(root)
 
     def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return drn_list_dataset(self.root, split, num_classes=self.num_classes,
@@ -205,12 +213,10 @@ class FolderSegmentationDataModule(SegmentationDataModule):
     def __init__(self, root: str, *, num_classes: int, class_names: list[str] | None = None,
                  train_split: str | None = "train", val_split: str | None = "val",
                  test_split: str | None = "val", **kwargs: Any) -> None:
-        self.root = root
-        self.num_classes = num_classes
-        self.class_names, self.palette = _names_and_palette(num_classes, class_names)
-        self.generic_class_table = class_names is None
-        self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         super().__init__(**kwargs)
+        self.root = root
+        self.use_class_table(num_classes, class_names)
+        self.split_names = {"train": train_split, "val": val_split, "test": test_split}
 
     def read_split(self, split: str | None, transforms: Callable[..., Any]) -> Dataset:
         return folder_dataset(self.root, split, num_classes=self.num_classes,
@@ -248,12 +254,12 @@ class SyntheticContextDataModule(SegmentationDataModule):
                  image_size: int = 128, num_bands: int = 1, batch_size: int = 16,
                  val_batch_size: int = 16, num_workers: int = 0, seed: int = 0,
                  predict_path: str | None = None) -> None:
-        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
-        self.image_size, self.num_bands = image_size, num_bands
-        self.split_names = {"train": "train", "val": "val", "test": "test"}
         super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
                          num_workers=num_workers, crop_size=image_size, scale_range=None,
                          flip=False, ignore_index=255, seed=seed, predict_path=predict_path)
+        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+        self.image_size, self.num_bands = image_size, num_bands
+        self.split_names = {"train": "train", "val": "val", "test": "test"}
 
     def train_transforms(self) -> Callable[..., Any]:
         return segmentation_eval_transforms(self.mean, self.std)
