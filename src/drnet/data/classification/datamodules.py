@@ -29,9 +29,9 @@ from drnet.data.transforms import (
 
 
 class ClassificationDataModule(DataModuleBase):
-    """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of ``__init__``,
-    implement :meth:`read_split` and :meth:`transforms_for` and name their splits in
-    ``split_names``. ``val_batch_size`` defaults to ``batch_size`` (the
+    """Base class: subclasses set ``num_classes`` and ``class_names`` after calling
+    ``super().__init__``, implement :meth:`read_split` and :meth:`transforms_for` and name
+    their splits in ``split_names``. ``val_batch_size`` defaults to ``batch_size`` (the
     evaluation images have one size).
 
     Args:

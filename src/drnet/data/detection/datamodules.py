@@ -21,9 +21,10 @@ from drnet.data.detection.samples import collate_detection, detection_transforms
 
 
 class DetectionDataModule(DataModuleBase):
-    """Base class: subclasses set ``num_classes`` and ``class_names`` by the end of
-    ``__init__``, implement :meth:`read_split` and name their splits in ``split_names``. Training
-    flips horizontally (``flip``); every role drops boxes left under 1 px by the transforms.
+    """Base class: subclasses set ``num_classes`` and ``class_names`` after calling
+    ``super().__init__``, implement :meth:`read_split` and name their splits in
+    ``split_names``. Training flips horizontally (``flip``); every role drops boxes left under
+    1 px by the transforms.
 
     Args:
         val_batch_size: Validation and test images per batch and process; null: batch_size.
@@ -72,6 +73,7 @@ class COCODetectionDataModule(DetectionDataModule):
     def __init__(self, root: str, *, train_split: str = "train2017",
                  val_split: str = "val2017", test_split: str = "val2017",
                  **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.root = root
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         annotations = read_annotations(annotation_file(root, train_split))
@@ -80,7 +82,6 @@ class COCODetectionDataModule(DetectionDataModule):
         self.category_ids = [c for c, _ in table]
         self.class_names = ["background", *(name for _, name in table)]
         self.num_classes = len(self.class_names)
-        super().__init__(**kwargs)
 
     def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         data = None
@@ -116,15 +117,15 @@ class SyntheticDetectionDataModule(DetectionDataModule):
                  num_objects: tuple[int, int] = (3, 8), batch_size: int = 8,
                  val_batch_size: int | None = None, num_workers: int = 0, flip: bool = False,
                  seed: int = 0, predict_path: str | None = None) -> None:
+        super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
+                         num_workers=num_workers, flip=flip, seed=seed,
+                         predict_path=predict_path)
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.split_names = {"train": "train", "val": "val", "test": "test"}
         self.image_size, self.object_size, self.num_objects = (
             image_size, tuple(object_size), tuple(num_objects))
         shapes.ShapesDetectionDataset(1, image_size, object_size=self.object_size,
                                       num_objects=self.num_objects)  # bad sizes fail here
-        super().__init__(batch_size=batch_size, val_batch_size=val_batch_size,
-                         num_workers=num_workers, flip=flip, seed=seed,
-                         predict_path=predict_path)
 
     def read_split(self, split: str, transforms: Callable[..., Any]) -> Dataset:
         return shapes.ShapesDetectionDataset(
