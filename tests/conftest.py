@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _help_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``drnet fit --help`` run by a test caches its text in a scratch folder, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRNET_CACHE_DIR", str(tmp_path_factory.mktemp("drnet-cache")))
+        yield
 
 
 # Tiny data sets in the real on-disk layouts (tests/fixtures/datasets.py), written once per

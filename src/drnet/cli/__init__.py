@@ -54,9 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv[0] if argv else ""
     try:
         if command in LIGHTNING_COMMANDS:
-            from drnet.cli.lightning import run_lightning
+            from drnet.cli.help_cache import help_with_cache, is_plain_help
 
-            return run_lightning(argv)
+            if is_plain_help(argv):  # built from torch and Lightning: seconds, unless cached
+                return help_with_cache(argv, render=_run_lightning)
+            return _run_lightning(argv)
         args = build_parser().parse_args(argv)
         return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
     except ModuleNotFoundError as err:
@@ -106,6 +108,12 @@ def one_line(err: BaseException) -> str:
         last = text.splitlines()[-1]
         return last.split(": ", 1)[1] if ": " in last else last
     return text
+
+
+def _run_lightning(argv: list[str]) -> int:
+    from drnet.cli.lightning import run_lightning
+
+    return run_lightning(argv)
 
 
 def _version() -> str:
