@@ -39,6 +39,7 @@ WRITERS = "src/drnet/tasks/writers.py"
 VOC = "src/drnet/data/segmentation/voc.py"
 DETECTION_WRITER = "src/drnet/tasks/detection_writer.py"
 WEIGHTS = "src/drnet/models/weights.py"
+CHECKPOINT_FILES = "src/drnet/models/checkpoint_files.py"
 DETECTORS = "src/drnet/models/detection/detectors.py"
 EXPORT = "src/drnet/fast/export.py"
 CLASSIFICATION = "src/drnet/tasks/classification.py"
@@ -252,7 +253,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_detection_cli.py",),
            "detections.csv names each box's class"),
     # --- loading -------------------------------------------------------------------------
-    Mutant("load-without-weights-only", WEIGHTS,
+    Mutant("load-without-weights-only", CHECKPOINT_FILES,
            "return torch.load(path, map_location=map_location, weights_only=True)",
            "return torch.load(path, map_location=map_location)",
            ("tests/test_weights.py", "tests/test_reliability.py", "-k",

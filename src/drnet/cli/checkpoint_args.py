@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from drnet.models.weights import CheckpointError
+from drnet.models.checkpoint_files import CheckpointError
 
 _STAGES = {"fit": ("training", "evaluate"), "validate": ("evaluate",), "test": ("evaluate",),
            "predict": ("predict",)}

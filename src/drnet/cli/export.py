@@ -105,7 +105,7 @@ def _lightning_hparams(path: Path) -> dict[str, Any] | None:
     """``hyper_parameters`` of a Lightning checkpoint whose task names a drnet model."""
     if path.suffix not in (".ckpt", ".pt", ".pth"):
         return None
-    from drnet.models.weights import read_checkpoint_object
+    from drnet.models.checkpoint_files import read_checkpoint_object
 
     obj = read_checkpoint_object(path)  # refuses code-running pickles, names a broken file
     hparams = obj.get("hyper_parameters") if isinstance(obj, dict) else None

@@ -37,8 +37,8 @@ from drnet.cli.run_folder import (
     run_folder_of,
 )
 from drnet.configs import DEFAULT_CONFIG
+from drnet.models.checkpoint_files import PREPROCESSING_KEY, CheckpointError, read_checkpoint_object
 from drnet.models.preprocessing import Preprocessing
-from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkpoint_object
 from drnet.tasks.callbacks import (
     BadSampleReport,
     BestCheckpoint,

@@ -25,7 +25,7 @@ import lightning as L
 from lightning.pytorch.cli import SaveConfigCallback
 
 from drnet.errors import DrnetError
-from drnet.models.weights import CheckpointError
+from drnet.models.checkpoint_files import CheckpointError
 
 RUN_PREFIX = "version_"
 _NUMBER = re.compile(rf"^{RUN_PREFIX}(\d+)$")

@@ -27,9 +27,9 @@ from torch import nn
 from drnet.atomic_files import atomic_write
 from drnet.integrations.names import timm_architecture
 from drnet.models import create_model
+from drnet.models.checkpoint_files import PREPROCESSING_KEY
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.sources import HF_HUB_PREFIX, locate, parse_hub_spec
-from drnet.models.weights import PREPROCESSING_KEY
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from drnet.atomic_files import atomic_write
+from drnet.models.checkpoint_files import PREPROCESSING_KEY, CheckpointError, read_checkpoint_file
 from drnet.models.sources import file_sha256
-from drnet.models.weights import PREPROCESSING_KEY, CheckpointError, read_checkpoint_file
 
 
 def to_safetensors(path: str | os.PathLike, output: str | os.PathLike | None = None, *,

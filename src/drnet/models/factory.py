@@ -10,17 +10,13 @@ from typing import Any
 from torch import Tensor, nn
 
 from drnet.models.base import Backbone
+from drnet.models.checkpoint_files import read_checkpoint_file
 from drnet.models.features import FeatureListNet
 from drnet.models.layout import checkpoint_layout
 from drnet.models.pretrained import PretrainedWeights, resolve_pretrained
 from drnet.models.registry import get_entry
 from drnet.models.resnet import ResNet
-from drnet.models.weights import (
-    load_located,
-    locate_checkpoint,
-    read_checkpoint_file,
-    strip_wrapper_prefixes,
-)
+from drnet.models.weights import load_located, locate_checkpoint, strip_wrapper_prefixes
 
 
 def create_model(name: str, *, pretrained: bool | str | os.PathLike | None = None,

@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from drnet.atomic_files import atomic_write
+from drnet.models.checkpoint_files import CheckpointError
 from drnet.models.pretrained import PretrainedWeights
-from drnet.models.weights import CheckpointError
 
 WEIGHTS_DIR_ENV = "DRNET_WEIGHTS_DIR"
 MIRRORS_ENV = "DRNET_WEIGHTS_MIRRORS"

@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from drnet.models import sources
+from drnet.models.checkpoint_files import CheckpointError
 from drnet.models.pretrained import PretrainedWeights, record_for_file
-from drnet.models.weights import CheckpointError, load_pretrained
+from drnet.models.weights import load_pretrained
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,41 @@
-"""Load checkpoints safely into drnet models: unwrap, rename, check, and explain mismatches.
+"""Load checkpoints into drnet models: rename, check, adapt, and explain mismatches.
 
-Every read uses ``weights_only=True``: a checkpoint is data, and a file that would run code on
-load is refused. Files may be ``.pth``/``.pt``/``.ckpt`` (pickled tensors, possibly wrapped in
-``{"state_dict": ...}`` or ``{"model": ...}`` and prefixed with ``module.``) or ``.safetensors``.
+The files are read by :mod:`drnet.models.checkpoint_files` (``weights_only=True``, wrappers
+unwrapped); here their keys lose wrapper prefixes (``module.``, ``_orig_mod.``, ``model.``), are
+matched to the model's, and what does not fit is dropped, adapted or reported.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from drnet.errors import DrnetError
+from drnet.models import sources
+from drnet.models.checkpoint_files import (
+    PREPROCESSING_KEY,
+    Checkpoint,
+    CheckpointError,
+    read_checkpoint,
+    read_checkpoint_file,
+    read_checkpoint_object,
+    unwrap_state_dict,
+)
 from drnet.models.layout import checkpoint_layout
 from drnet.models.preprocessing import Preprocessing
 from drnet.models.pretrained import PretrainedWeights, record_for_file
 
-_WRAPPERS = ("state_dict", "model", "model_state_dict", "module")
+# With the reading API of checkpoint_files, which code imported from here before it was split.
+__all__ = ["PREPROCESSING_KEY", "Checkpoint", "CheckpointError", "LoadReport", "load_located",
+           "load_pretrained", "load_state", "locate_checkpoint", "read_checkpoint",
+           "read_checkpoint_file", "read_checkpoint_object", "strip_wrapper_prefixes",
+           "unwrap_state_dict", "weights_preprocessing"]
+
 _PREFIXES = ("module.", "_orig_mod.", "model.")
-
-
-class CheckpointError(DrnetError, ValueError):
-    """A checkpoint that cannot be read or does not fit the model; the message says why."""
 
 
 @dataclass
@@ -41,105 +48,6 @@ class LoadReport:
     adapted: list[str] = field(default_factory=list)  # e.g. first conv for another in_chans
     preprocessing: Preprocessing | None = None  # what the weights expect, where known
     origin: str = ""  # where the file was found: local weights folder, cache, a mirror, hf-hub
-
-
-@dataclass
-class Checkpoint:
-    """A checkpoint file's tensors and, where it records it, the preprocessing they expect
-    (``drnet fit`` checkpoints, ``.safetensors`` written by drnet)."""
-
-    state: dict[str, Tensor]
-    preprocessing: Preprocessing | None = None
-
-
-PREPROCESSING_KEY = "preprocessing"  # top-level checkpoint key / safetensors metadata key
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
-    """Read a state dict from ``path`` with ``weights_only=True`` and unwrap it."""
-    return read_checkpoint_file(path).state
-
-
-def read_checkpoint_file(path: str | os.PathLike) -> Checkpoint:
-    """The state dict of ``path`` (``weights_only=True``, unwrapped) and the preprocessing it
-    records, if any."""
-    path = Path(path)
-    meta: Any = None
-    if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
-        try:
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path), device="cpu")
-            with safe_open(str(path), "pt") as handle:
-                text = (handle.metadata() or {}).get(PREPROCESSING_KEY)
-            meta = json.loads(text) if text else None
-        except Exception as err:  # a bad header, a truncated file
-            raise CheckpointError(_unreadable(path, err)) from None
-    else:
-        obj = read_checkpoint_object(path)
-        meta = obj.get(PREPROCESSING_KEY) if isinstance(obj, dict) else None
-    state = unwrap_state_dict(obj, str(path))
-    try:
-        preprocessing = Preprocessing.from_dict(meta) if isinstance(meta, dict) else None
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: its {PREPROCESSING_KEY!r} entry is malformed "
-                              f"({err})") from None
-    return Checkpoint(state, preprocessing)
-
-
-def read_checkpoint_object(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` with errors that name the file: a checkpoint
-    that would run code when unpickled is refused, a broken one is reported as such."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()
-        if not any("GLOBAL" in line or "global" in line for line in first):
-            raise CheckpointError(_unreadable(path, err)) from None  # not a pickle at all
-        reason = next((line for line in first if "GLOBAL" in line or "Unsupported" in line),
-                      first[0] if first else "")
-        raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain containers, "
-            f"which could run code when unpickled (loaded with weights_only=True). {reason}"
-        ) from None
-    except Exception as err:  # truncated zip, not a checkpoint at all
-        raise CheckpointError(_unreadable(path, err)) from None
-
-
-def _unreadable(path: Path, err: Exception) -> str:
-    if path.is_file() and path.stat().st_size == 0:
-        return f"{path} is empty (0 bytes): not a checkpoint (an interrupted copy or download?)"
-    detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return (f"{path} is not a readable checkpoint (.pth/.pt/.ckpt or .safetensors): "
-            f"{type(err).__name__}: {detail}")
-
-
-def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, Tensor]:
-    """Find the tensor dict inside common wrappers (Lightning, torchvision references, DDP)."""
-    while isinstance(obj, dict) and not _is_state_dict(obj):
-        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, dict) or not _is_state_dict(obj):
-        kind = type(obj).__name__
-        keys = list(obj)[:8] if isinstance(obj, dict) else []
-        raise CheckpointError(
-            f"{source} holds no state dict (a dict of tensors, possibly under one of "
-            f"{list(_WRAPPERS)}); found a {kind} with keys {keys}"
-        )
-    return {k: v for k, v in obj.items() if isinstance(v, Tensor)}
-
-
-def _is_state_dict(obj: dict) -> bool:
-    return bool(obj) and all(isinstance(k, str) for k in obj) and any(
-        isinstance(v, Tensor) for v in obj.values())
 
 
 def strip_wrapper_prefixes(state: dict[str, Tensor], model_keys: set[str] | None = None
@@ -195,8 +103,6 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
 def locate_checkpoint(source: str | os.PathLike | PretrainedWeights, *, progress: bool = True,
                       weights_dir: str | os.PathLike | None = None) -> Any:
     """The local file for ``source`` (:func:`drnet.models.sources.locate`)."""
-    from drnet.models import sources  # imports this module
-
     return sources.locate(source, weights_dir=weights_dir, progress=progress)
 
 
@@ -205,8 +111,6 @@ def load_located(model: nn.Module, source: str | os.PathLike | PretrainedWeights
                  weights_dir: str | os.PathLike | None = None) -> LoadReport:
     """Load the already-read ``contents`` of ``located`` into ``model``; for a known record
     without a published hash, a strict load of every tensor records the file's digest."""
-    from drnet.models import sources
-
     name = str(source.url if isinstance(source, PretrainedWeights) else source)
     report = load_state(model, contents.state, name, strict=strict, drop=drop)
     report.origin = located.origin

@@ -37,6 +37,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path: str | os.PathLike, map_location: Any | None = None,
                         weights_only: bool | None = None) -> dict[str, Any]:
-        from drnet.models.weights import read_checkpoint_object
+        from drnet.models.checkpoint_files import read_checkpoint_object
 
         return read_checkpoint_object(path, map_location=map_location)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drnet.models.checkpoint_files import PREPROCESSING_KEY
 from drnet.models.preprocessing import Preprocessing
-from drnet.models.weights import PREPROCESSING_KEY
 
 
 class RecordsPreprocessing:
