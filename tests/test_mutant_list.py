@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str):
+    tools = str(ROOT / "tools")
+    if tools not in sys.path:  # the tools import each other by name, as when run as scripts
+        sys.path.insert(0, tools)
     spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses resolve their module by name
