@@ -56,7 +56,7 @@ def help_with_cache(argv: Sequence[str], render: Callable[[list[str]], int]) -> 
         with contextlib.redirect_stdout(tee):
             return render(list(argv))
     except SystemExit as done:
-        if done.code in (0, None) and entry is not None:
+        if done.code in (0, None) and entry is not None and tee.written:
             _store(entry, command, "".join(tee.written))
         raise
 
