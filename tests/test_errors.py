@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drnet.analysis.info import UnsupportedOperation
 from drnet.analysis.layout import LayoutError
+from drnet.analysis.rules import UnsupportedOperation
 from drnet.analysis.tracer import UnsupportedLayerError
 from drnet.bench.torchvision_twin import NotComparableError
 from drnet.cli import is_user_error

@@ -19,13 +19,13 @@ from torch import Tensor, nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from drnet.analysis.axis import Axis
-from drnet.analysis.info import flat_tensors
 from drnet.analysis.receptive_field import (
     ReceptiveField,
     StageRF,
     check_input_size,
     receptive_field,
 )
+from drnet.analysis.rules import flat_tensors
 from drnet.analysis.tracer import UnsupportedLayerError, input_channels, model_device
 
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,

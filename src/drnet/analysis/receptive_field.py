@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from drnet.analysis.axis import Axis
-from drnet.analysis.info import Axes
+from drnet.analysis.rules import Axes
 from drnet.analysis.tracer import INPUT, input_channels, run_trace, stage_names
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from drnet.analysis import layout as L
-from drnet.analysis.info import (
+from drnet.analysis.rules import (
     POINTWISE,
     Info,
     Step,

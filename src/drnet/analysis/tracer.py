@@ -26,7 +26,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from drnet.analysis import layout as L
 from drnet.analysis import tensor_ops, window_ops  # noqa: F401  (register the rules)
 from drnet.analysis.axis import Axis
-from drnet.analysis.info import (
+from drnet.analysis.rules import (
     UNTRACKED,
     Axes,
     Info,

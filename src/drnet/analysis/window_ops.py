@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from drnet.analysis import layout as L
-from drnet.analysis.info import Info, Step, UnsupportedOperation, first, rule
+from drnet.analysis.rules import Info, Step, UnsupportedOperation, first, rule
 
 aten = torch.ops.aten
 
