@@ -48,8 +48,19 @@ class RandomScale(v2.Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         if isinstance(inpt, tv_tensors.Mask):
-            return F.resize(inpt, params["size"], interpolation=v2.InterpolationMode.NEAREST_EXACT)
+            return tv_tensors.wrap(resize_mask_exact(inpt.as_subclass(torch.Tensor),
+                                                     params["size"]), like=inpt)
         return self._call_kernel(F.resize, inpt, params["size"], antialias=True)
+
+
+def resize_mask_exact(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``mask`` (..., H, W) of class ids resized by ``nearest-exact``. Not through torchvision:
+    its ``resize`` of a ``Mask`` silently used plain ``nearest`` whatever the interpolation asked
+    for, until pytorch/vision#9497 (2026); as floats, ids are exact up to 2**24."""
+    shape = mask.shape
+    flat = mask.reshape(-1, 1, *shape[-2:]).float()
+    out = torch.nn.functional.interpolate(flat, size=list(size), mode="nearest-exact")
+    return out.to(mask.dtype).reshape(*shape[:-2], *out.shape[-2:])
 
 
 def _fill(ignore_index: int) -> dict[type, int]:
