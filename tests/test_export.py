@@ -67,7 +67,8 @@ class _ExportsAnotherFunction(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        if torch.compiler.is_exporting() or torch.jit.is_tracing():
+        exporting = getattr(torch.compiler, "is_exporting", torch.compiler.is_compiling)  # < 2.7
+        if exporting() or torch.jit.is_tracing():
             return y * 2
         return y
 

@@ -103,11 +103,10 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str, *,
     return report
 
 
-def _dynamic_hw(model: nn.Module) -> dict[str, dict[int, object]]:
-    import inspect
-
-    name = next(iter(inspect.signature(model.forward).parameters))
-    return {name: {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
+def _dynamic_hw(model: nn.Module) -> tuple[dict[int, object]]:
+    """Height and width of the one input dynamic. Positional (a tuple), not keyed by the
+    forward's parameter name: torch 2.6's ONNX exporter re-keyed a dict by ``input_names``."""
+    return ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},)
 
 
 def _extra_files(preprocessing: Preprocessing | None) -> dict[str, str]:
