@@ -4,7 +4,7 @@ Three networks with identical weights at initialisation, data stream, steps and 
 (a) ``drn_d_tiny`` as published for DRNs (output stride 8, dilations 2-4-2-1), (b) the same
 network with every dilation set to 1, (c) the same network striding instead of dilating
 (output stride 32). The set's classes need both context (a band's class is written only in a
-tag up to 120 px away) and resolution (1-2 px lines), so only (a) can get both right.
+tag up to 120 px away) and resolution (2-3 px lines), so only (a) can get both right.
 
 The recipe is AdamW with a one-cycle schedule: from scratch, SGD needed several times the steps
 to learn to read the far tags (a sudden transition; see shared/notes.md and the README).
