@@ -78,8 +78,8 @@ PIPELINE_MUTANTS: tuple[Mutant, ...] = (
            "with flip, twice as many runs as scales are summed"),
     # --- transforms ----------------------------------------------------------------------
     Mutant("mask-nearest", TRANSFORMS,
-           "interpolation=v2.InterpolationMode.NEAREST_EXACT)",
-           "interpolation=v2.InterpolationMode.NEAREST)",
+           'mode="nearest-exact")',
+           'mode="nearest")',
            ("tests/test_data_transforms.py",),
            "plain nearest samples floor(i / scale): labels shift against the image"),
     Mutant("mask-fill-zero", TRANSFORMS,

@@ -114,8 +114,13 @@ class Backbone(nn.Module):
 
     @property
     def input_dtype(self) -> torch.dtype:
-        """The dtype inputs must have: that of the first conv's weights."""
-        return self.get_submodule(self.first_conv).weight.dtype
+        """The dtype inputs must have: that of the first conv's weights. Found by attribute
+        lookups, which torch.export traces on every torch version (``get_submodule`` failed
+        in torch 2.7's dynamo)."""
+        module: nn.Module = self
+        for name in self.first_conv.split("."):
+            module = getattr(module, name)
+        return module.weight.dtype
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Global average pooling (any input size) then the classifier."""

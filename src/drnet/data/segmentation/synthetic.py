@@ -32,8 +32,9 @@ px and the band edges are sharp; a network with output stride 32 computes its sc
 within a pixel. Lines are not 1 px: scores computed 8 px apart and upsampled bilinearly cannot
 mark a region much narrower than the grid between two of its points, so with 1-2 px lines every
 output-stride-8 network, dilated or not, stalled at ~29 % line IoU (measured) and the class
-measured the upsampling rather than the network; at 2-3 px the dilated DRN reaches ~42 %. With ``num_bands=2`` a network must also tell which tag belongs to which band
-(harder to learn; the receptive-field argument is unchanged).
+measured the upsampling rather than the network; at 2-3 px the dilated DRN reaches ~42 %.
+With ``num_bands=2`` a network must also tell which tag belongs to which band (harder to learn;
+the receptive-field argument is unchanged).
 
 Lines cover ~4.5 % of the pixels, so :data:`CLASS_WEIGHTS` weights them up for the loss.
 """
