@@ -26,7 +26,8 @@ def _load(name: str):
     return module
 
 
-MUTANTS = _load("mutant_list").MUTANTS
+MUTANT_LIST = _load("mutant_list")
+MUTANTS = MUTANT_LIST.MUTANTS
 
 
 def test_ids_are_unique_and_reasons_given() -> None:
@@ -34,6 +35,24 @@ def test_ids_are_unique_and_reasons_given() -> None:
     assert len(ids) == len(set(ids))
     assert all(m.why for m in MUTANTS)
     assert all(m.original != m.replacement for m in MUTANTS)
+
+
+ROW = ('[[mutant]]\nid = "x"\nfile = "f.py"\noriginal = "a"\nreplacement = "b"\n'
+       'tests = ["tests/t.py"]\n')
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (ROW + 'why = "w"\nequivalnt = "typo"\n', r"row 1 \(x\): unknown keys \['equivalnt'\]"),
+    (ROW, r"row 1 \(x\): missing keys \['why'\]"),
+], ids=["unknown", "missing"])
+def test_a_wrong_row_names_its_file_and_id(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"models\.toml: " + message):
+        MUTANT_LIST.load(path)
+    path.write_text(ROW + 'why = "w"\n')
+    expected = MUTANT_LIST.Mutant("x", "f.py", "a", "b", ("tests/t.py",), "w")
+    assert MUTANT_LIST.load(path) == (expected,)
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)

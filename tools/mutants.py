@@ -66,7 +66,7 @@ def apply(tree: Path, mutant: Mutant) -> str:
     count = text.count(mutant.original)
     if count != 1:
         raise ValueError(f"{mutant.id}: the original snippet occurs {count} times in "
-                         f"{mutant.file} (expected once); update its row in tools/mutant_list_*.py")
+                         f"{mutant.file} (expected once); update its row in tools/mutants/*.toml")
     path.write_text(text.replace(mutant.original, mutant.replacement))
     return text
 
