@@ -184,9 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown mutant ids {unknown}; see --list")
     mutants = [m for m in MUTANTS if not args.only or m.id in args.only]
     if args.list:
-        for m in mutants:
-            mark = f"  [equivalent: {m.equivalent}]" if m.equivalent else ""
-            print(f"{m.id}  {m.file}  {' '.join(m.tests)}\n    {m.why}{mark}")
+        try:
+            for m in mutants:
+                mark = f"  [equivalent: {m.equivalent}]" if m.equivalent else ""
+                print(f"{m.id}  {m.file}  {' '.join(m.tests)}\n    {m.why}{mark}")
+        except BrokenPipeError:  # `--list | head`: the reader has all it wanted
+            sys.stdout = None  # nothing left to flush at exit
         return 0
     outcomes = run_mutants(mutants, args.timeout, not args.no_baseline, args.root)
     print("\n" + table(outcomes))

@@ -50,7 +50,6 @@ class TaskBase(L.LightningModule):
     evaluator: Evaluator | None = None
     eval_engine: Predictor | None = None
     predictor: Predictor | None = None
-    last_scores: dict[str, Tensor]  # what the last validation or test epoch measured
 
     # ------------------------------------------------------------ what a subclass writes
 
@@ -134,9 +133,8 @@ class TaskBase(L.LightningModule):
 
     def _log_scores(self, stage: Stage, scores: dict[str, Tensor], logged: Iterable[str]
                     ) -> None:
-        """Keep an epoch's ``scores`` (computed from metrics summed or gathered over processes)
-        and log the ``logged`` ones as ``<stage>/<name>``."""
-        self.last_scores = scores
+        """Log the ``logged`` ones of an epoch's ``scores`` (computed from metrics summed or
+        gathered over processes) as ``<stage>/<name>``."""
         self.log_dict({f"{stage}/{k}": scores[k].float() for k in logged},
                       sync_dist=True)  # identical on every process: the mean is a no-op
 

@@ -109,7 +109,6 @@ class DetectionTask(TaskBase):
                              f"got {len(self.class_names)}")
         self.val_map = mean_average_precision(map_backend)
         self.test_map = mean_average_precision(map_backend)
-        self.last_scores: dict[str, Tensor] = {}
 
     @staticmethod
     def model_args(hparams: Mapping[str, Any]) -> dict[str, Any]:

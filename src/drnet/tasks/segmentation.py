@@ -147,7 +147,6 @@ class SegmentationTask(RecordsPreprocessing, TaskBase):
         self.evaluator = Evaluator(self.model, eval_output_stride)
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index)
         self.test_metrics = SegmentationMetrics(num_classes, ignore_index)
-        self.last_scores: dict[str, Tensor] = {}
 
     @staticmethod
     def model_args(hparams: Mapping[str, Any]) -> dict[str, Any]:
