@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from drnet.errors import DrnetValueError
+
 Number = int | Fraction
 
 
@@ -81,7 +83,7 @@ class Axis:
     def offsets(self) -> tuple[int, ...]:
         """Offsets (relative to output 0's aligned input position) that are really read."""
         if self.support is None or not isinstance(self.lo, int):
-            raise ValueError("sampled offsets are known only for exact integer geometry")
+            raise DrnetValueError("sampled offsets are known only for exact integer geometry")
         return tuple(self.lo + i for i in set_bits(self.support))
 
     def holes(self) -> tuple[int, ...]:
@@ -169,8 +171,8 @@ def union(axes: Sequence[Axis], counts: Sequence[int]) -> Axis:
         axes = [a.pooled(n) for a, n in zip(axes, counts, strict=True)]
     jumps = {a.jump for a in axes}
     if len(jumps) > 1:
-        raise ValueError(f"branches with different effective strides {sorted(jumps)} are "
-                         "combined; their fields cannot be described by one stride")
+        raise DrnetValueError(f"branches with different effective strides {sorted(jumps)} are "
+                              "combined; their fields cannot be described by one stride")
     lo = min(a.lo for a in axes)
     hi = max(a.hi for a in axes)
     support: int | None = 0

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from drnet.analysis.gradient import input_gradients
 from drnet.analysis.receptive_field import check_input_size, receptive_field
 from drnet.analysis.tracer import input_channels, model_device
+from drnet.errors import DrnetValueError
 
 
 @dataclass(frozen=True)
@@ -81,20 +82,20 @@ def effective_receptive_field(model: nn.Module, input_size: int | Sequence[int] 
     """
     size = check_input_size(input_size)
     if not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be an int >= 1, got {samples!r}")
+        raise DrnetValueError(f"samples must be an int >= 1, got {samples!r}")
     if model_device(model).type == "meta":
-        raise ValueError("the model is on the meta device; the effective receptive field needs "
-                         "real weights")
+        raise DrnetValueError("the model is on the meta device; the effective receptive field "
+                              "needs real weights")
     chans = input_channels(model) if in_chans is None else in_chans
     report = receptive_field(model, size, in_chans=chans, stages=None if at is None else [at])
     stage = report.stage(at) if at is not None else report.last_spatial_stage
     if stage.rows is None or stage.cols is None or stage.rows.is_global or stage.cols.is_global:
-        raise ValueError(f"the output of {stage.name!r} has no image positions; pick `at`")
+        raise DrnetValueError(f"the output of {stage.name!r} has no image positions; pick `at`")
     if position is None:
         position = ((stage.shape[-2] - 1) // 2, (stage.shape[-1] - 1) // 2)
     elif not all(0 <= p < n for p, n in zip(position, stage.shape[-2:], strict=True)):
-        raise ValueError(f"position {tuple(position)} is outside the {tuple(stage.shape[-2:])} "
-                         f"output of {stage.name!r}")
+        raise DrnetValueError(f"position {tuple(position)} is outside the "
+                              f"{tuple(stage.shape[-2:])} output of {stage.name!r}")
     position = (int(position[0]), int(position[1]))
     generator = torch.Generator().manual_seed(seed)
     modes = {m: m.training for m in model.modules()}
@@ -112,7 +113,7 @@ def effective_receptive_field(model: nn.Module, input_size: int | Sequence[int] 
         for m, training in modes.items():
             m.training = training
     if not total.sum() > 0:
-        raise ValueError(f"the gradient of {stage.name!r} is zero for every sample")
+        raise DrnetValueError(f"the gradient of {stage.name!r} is zero for every sample")
     clip = [(max(int(lo), 0), min(int(hi), n - 1)) for (lo, hi), n in (
         (stage.rows.interval(position[0]), size[0]), (stage.cols.interval(position[1]), size[1]))]
     return EffectiveRF(name or report.model, stage.name, size, position, samples,

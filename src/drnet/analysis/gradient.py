@@ -27,6 +27,7 @@ from drnet.analysis.receptive_field import (
 )
 from drnet.analysis.rules import flat_tensors
 from drnet.analysis.tracer import UnsupportedLayerError, input_channels, model_device
+from drnet.errors import DrnetValueError
 
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
          FrozenBatchNorm2d)
@@ -77,7 +78,7 @@ def _replacement(name: str, module: nn.Module) -> nn.Module | None:
         return nn.Identity()
     if isinstance(module, nn.MaxPool2d):
         if module.dilation not in (1, (1, 1)):
-            raise ValueError(f"module {name!r}: a dilated max-pool has no average-pool twin")
+            raise DrnetValueError(f"module {name!r}: a dilated max-pool has no average-pool twin")
         return nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
     if isinstance(module, nn.AdaptiveMaxPool2d):
         return nn.AdaptiveAvgPool2d(module.output_size)
@@ -94,7 +95,7 @@ def probe_output(model: nn.Module, x: Tensor, at: str | None = None) -> Tensor:
         return _first_tensor(model(x), "the model")
     modules = dict(model.named_modules())
     if at not in modules:
-        raise ValueError(f"{type(model).__name__} has no module {at!r}")
+        raise DrnetValueError(f"{type(model).__name__} has no module {at!r}")
     captured = []
 
     def hook(module: nn.Module, args: object, output: object) -> None:
@@ -109,14 +110,14 @@ def probe_output(model: nn.Module, x: Tensor, at: str | None = None) -> Tensor:
     finally:
         handle.remove()
     if not captured:
-        raise ValueError(f"module {at!r} did not run in the forward pass")
+        raise DrnetValueError(f"module {at!r} did not run in the forward pass")
     return _first_tensor(captured[0], f"module {at!r}")
 
 
 def _first_tensor(output: object, what: str) -> Tensor:
     tensors = flat_tensors([output])
     if not tensors:
-        raise ValueError(f"{what} returned no tensor")
+        raise DrnetValueError(f"{what} returned no tensor")
     return tensors[0]
 
 
@@ -130,13 +131,13 @@ def input_gradients(model: nn.Module, inputs: Tensor, positions: Sequence[tuple[
     x = inputs.detach().to(model_device(model)).requires_grad_(True)
     out = probe_output(model, x, at)
     if out.dim() != 4:
-        raise ValueError(f"the probed output has shape {tuple(out.shape)}; pick a module with a "
-                         "spatial (N, C, H, W) output with `at`")
+        raise DrnetValueError(f"the probed output has shape {tuple(out.shape)}; pick a module with "
+                              "a spatial (N, C, H, W) output with `at`")
     if len(positions) != out.shape[0]:
-        raise ValueError(f"need one position per batch element, got {len(positions)}")
+        raise DrnetValueError(f"need one position per batch element, got {len(positions)}")
     for r, c in positions:
         if not (0 <= r < out.shape[2] and 0 <= c < out.shape[3]):
-            raise ValueError(f"position {(r, c)} is outside the {tuple(out.shape[2:])} output")
+            raise DrnetValueError(f"position {(r, c)} is outside the {tuple(out.shape[2:])} output")
     target = sum(out[b, :, r, c].sum() for b, (r, c) in enumerate(positions))
     (grad,) = torch.autograd.grad(target, x)
     return grad.abs().sum(1).cpu()
@@ -181,7 +182,8 @@ def gradient_field(model: nn.Module, input_size: int | Sequence[int], *, at: str
     rows = tuple(int(i) for i in nonzero.any(1).nonzero().flatten())
     cols = tuple(int(i) for i in nonzero.any(0).nonzero().flatten())
     if not rows:
-        raise ValueError("the gradient is zero everywhere: the output does not depend on the input")
+        raise DrnetValueError("the gradient is zero everywhere: the output does not depend on the "
+                              "input")
     return GradientField(pos, out_size, rows, cols, magnitude)
 
 
@@ -246,7 +248,7 @@ def _smallest_input(model: nn.Module, chans: int,
         except (RuntimeError, ValueError):
             continue
         return size, report
-    raise ValueError(f"{type(model).__name__} accepts no input up to 512x512")
+    raise DrnetValueError(f"{type(model).__name__} accepts no input up to 512x512")
 
 
 def _fitting_size(model: nn.Module, stage: StageRF, chans: int, axis: str,
@@ -265,12 +267,12 @@ def _fitting_size(model: nn.Module, stage: StageRF, chans: int, axis: str,
         if n >= 2 and geometry.interval(u)[0] >= 0 and geometry.interval(u + 1)[1] < size:
             return size, fitted
         size += int(geometry.jump)
-    raise ValueError(f"could not find an input size that holds the field of {stage.name!r}")
+    raise DrnetValueError(f"could not find an input size that holds the field of {stage.name!r}")
 
 
 def _exact_axis(stage: StageRF, axis: str) -> Axis:
     geometry = stage.rows if axis == "rows" else stage.cols
     if geometry is None or geometry.is_global or not geometry.exact:
-        raise ValueError(f"the field of {stage.name!r} is not spatial and exact; "
-                         "pick another `at`")
+        raise DrnetValueError(f"the field of {stage.name!r} is not spatial and exact; pick another "
+                              "`at`")
     return geometry

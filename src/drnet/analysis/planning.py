@@ -14,19 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from drnet.analysis.axis import or_shifts, set_bits
+from drnet.errors import DrnetValueError
 
 
 def _check_kernel(kernel: int) -> int:
     if not isinstance(kernel, int) or kernel < 3 or kernel % 2 == 0:
-        raise ValueError(f"kernel must be an odd int >= 3 (a centred k x k convolution), "
-                         f"got {kernel!r}")
+        raise DrnetValueError("kernel must be an odd int >= 3 (a centred k x k convolution), got "
+                              f"{kernel!r}")
     return kernel
 
 
 def _check_rates(rates: Sequence[int]) -> tuple[int, ...]:
     rates = tuple(rates)
     if not rates or not all(isinstance(r, int) and r >= 1 for r in rates):
-        raise ValueError(f"rates must be a non-empty sequence of ints >= 1, got {rates!r}")
+        raise DrnetValueError(f"rates must be a non-empty sequence of ints >= 1, got {rates!r}")
     return rates
 
 
@@ -129,16 +130,16 @@ def plan_rates(num_layers: int, target_rf: int, kernel: int = 3) -> tuple[int, .
     """
     kernel = _check_kernel(kernel)
     if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers must be an int >= 1, got {num_layers!r}")
+        raise DrnetValueError(f"num_layers must be an int >= 1, got {num_layers!r}")
     if not isinstance(target_rf, int) or target_rf < 1:
-        raise ValueError(f"target_rf must be an int >= 1, got {target_rf!r}")
+        raise DrnetValueError(f"target_rf must be an int >= 1, got {target_rf!r}")
     layers = 1
     while kernel ** layers < target_rf:
         layers += 1
     if layers > num_layers:
-        raise ValueError(
-            f"target_rf={target_rf} needs at least {layers} hole-free {kernel}x{kernel} layers "
-            f"(n layers reach at most {kernel}**n pixels), got num_layers={num_layers}")
+        raise DrnetValueError(f"target_rf={target_rf} needs at least {layers} hole-free "
+                              f"{kernel}x{kernel} layers (n layers reach at most {kernel}**n "
+                              f"pixels), got num_layers={num_layers}")
     need = max(math.ceil((target_rf - 1) / (kernel - 1)), layers)  # sum of rates
     largest = _smallest_max_rate(layers, need, kernel)
     plan = _best_plan(layers, need, largest, kernel)

@@ -19,6 +19,7 @@ from drnet.analysis.axis import Axis
 from drnet.analysis.erf import EffectiveRF
 from drnet.analysis.gridding import Gridding, GriddingRow
 from drnet.analysis.planning import RateCheck, path_counts
+from drnet.errors import DrnetValueError
 
 DPI = 100
 
@@ -43,7 +44,7 @@ def save_png(figure: Any, path: str | os.PathLike, palette: bool = True) -> Path
     pixels use would be mapped to a common one)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise ValueError(f"figures are written as PNG; give a path ending in .png, got {path}")
+        raise DrnetValueError(f"figures are written as PNG; give a path ending in .png, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -17,6 +17,7 @@ from torch import nn
 from drnet.analysis.axis import Axis
 from drnet.analysis.rules import Axes
 from drnet.analysis.tracer import INPUT, input_channels, run_trace, stage_names
+from drnet.errors import DrnetValueError
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class ReceptiveField:
         spatial = [s for s in self.stages if all(
             a is not None and not a.is_global and a.exact for a in (s.rows, s.cols))]
         if not spatial:
-            raise ValueError(f"{self.model} has no stage with a spatial output")
+            raise DrnetValueError(f"{self.model} has no stage with a spatial output")
         return spatial[-1]
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,8 +132,8 @@ def check_input_size(size: int | Sequence[int]) -> tuple[int, int]:
     """``224`` or ``(224, 320)`` -> ``(224, 320)``, refusing anything else."""
     pair = (size, size) if isinstance(size, int) else tuple(size)
     if len(pair) != 2 or not all(isinstance(n, int) and n >= 1 for n in pair):
-        raise ValueError(f"input_size must be an int or (height, width) of ints >= 1, "
-                         f"got {size!r}")
+        raise DrnetValueError("input_size must be an int or (height, width) of ints >= 1, got "
+                              f"{size!r}")
     return pair  # type: ignore[return-value]
 
 

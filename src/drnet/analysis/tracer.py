@@ -35,7 +35,7 @@ from drnet.analysis.rules import (
     find_rule,
     flat_tensors,
 )
-from drnet.errors import DrnetError
+from drnet.errors import DrnetError, DrnetValueError
 
 INPUT = "input"  # the origin of fields measured in input pixels
 SUPPORTED = ("2-d convolutions (transposed too), max/avg/adaptive pooling, padding, "
@@ -194,8 +194,8 @@ def stage_names(model: nn.Module, stages: Sequence[str] | None = None) -> list[s
     if stages is not None:
         unknown = [s for s in stages if s not in modules or not s]
         if unknown:
-            raise ValueError(f"stages {unknown} are not modules of {type(model).__name__}; "
-                             f"top-level modules: {[n for n, _ in model.named_children()]}")
+            raise DrnetValueError(f"stages {unknown} are not modules of {type(model).__name__}; "
+                                  f"top-level modules: {[n for n, _ in model.named_children()]}")
         return list(stages)
     own = _feature_modules(model)
     if own:
@@ -245,9 +245,9 @@ def run_trace(model: nn.Module, input_size: tuple[int, int], in_chans: int,
         except UnsupportedLayerError:
             raise
         except Exception as err:
-            raise ValueError(f"the forward pass of {type(model).__name__} on a 1x{in_chans}x"
-                             f"{input_size[0]}x{input_size[1]} input failed: "
-                             f"{type(err).__name__}: {err}") from err
+            raise DrnetValueError(f"the forward pass of {type(model).__name__} on a "
+                                  f"1x{in_chans}x{input_size[0]}x{input_size[1]} input failed: "
+                                  f"{type(err).__name__}: {err}") from err
     finally:
         for m, training in modes.items():
             m.training = training

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from drnet.errors import DrnetValueError
 from drnet.fast.engines import require
 from drnet.fast.engines.onnx_graph import INPUT, export_graph
 
@@ -55,4 +56,4 @@ def engine_peer(name: str, model: nn.Module, threads: int | None = None
         request = compiled.create_infer_request()
         return (lambda x: request.infer({0: x})[0],
                 LABELS[name].format(version=ov.__version__.split("-")[0]))
-    raise ValueError(f"engine peer must be 'onnxruntime' or 'openvino', got {name!r}")
+    raise DrnetValueError(f"engine peer must be 'onnxruntime' or 'openvino', got {name!r}")

@@ -16,6 +16,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from drnet.errors import OutOfMemoryEstimateError
+
 
 class _StorageTracker(TorchDispatchMode):
     """Live bytes of the storages that ops create while the mode is active."""
@@ -123,8 +125,8 @@ def check_fits(model: torch.nn.Module, input_size: tuple[int, int], batch: int,
     need = estimate_forward_bytes(model, input_size, batch, train)
     if need > free:
         size = f"{batch}x3x{input_size[0]}x{input_size[1]}"
-        raise MemoryError(
-            f"an input of {size} needs about {need / 2**30:.1f} GiB "
-            f"({'training' if train else 'inference'}, estimated from a {PROBE_SIZE}x"
-            f"{PROBE_SIZE} run scaled by area) but {free / 2**30:.1f} GiB are free on {device}: "
-            f"use a smaller --input or --batch")
+        raise OutOfMemoryEstimateError(f"an input of {size} needs about {need / 2**30:.1f} GiB "
+                                       f"({'training' if train else 'inference'}, estimated from a "
+                                       f"{PROBE_SIZE}x{PROBE_SIZE} run scaled by area) but "
+                                       f"{free / 2**30:.1f} GiB are free on {device}: use a "
+                                       "smaller --input or --batch")

@@ -24,6 +24,7 @@ from drnet.bench.memory import check_fits, peak_memory
 from drnet.bench.timing import Timing, time_interleaved
 from drnet.bench.torchvision_twin import NotComparableError, torchvision_twin
 from drnet.bench.train_step import make_train_step, random_target
+from drnet.errors import DrnetValueError
 from drnet.fast.checkpointing import prepare_for_training
 from drnet.fast.compare import relative_error
 from drnet.fast.optimize import optimize_for_inference, parse_dtype
@@ -63,20 +64,21 @@ class BenchConfig:
         if self.precision != "int8":
             parse_dtype(self.precision)
         elif "train" in self.modes:
-            raise ValueError("precision int8 is for inference; train in fp32, bf16 or fp16")
+            raise DrnetValueError("precision int8 is for inference; train in fp32, bf16 or fp16")
         if unknown := set(self.modes) - {"inference", "train"}:
-            raise ValueError(f"modes must be 'inference' and/or 'train', got {sorted(unknown)}")
+            raise DrnetValueError(f"modes must be 'inference' and/or 'train', "
+                                  f"got {sorted(unknown)}")
         vs = self.vs
         vs = tuple(v for v in vs.split(",") if v) if isinstance(vs, str) else tuple(vs or ())
         object.__setattr__(self, "vs", vs)
         if unknown := [v for v in vs if v not in PEERS]:
-            raise ValueError(f"vs must name peers among {PEERS}, got {', '.join(unknown)}")
+            raise DrnetValueError(f"vs must name peers among {PEERS}, got {', '.join(unknown)}")
         if self.checkpointing not in (None, "all", "dilated"):
-            raise ValueError(f"checkpointing must be 'all' or 'dilated', got "
-                             f"{self.checkpointing!r}")
+            raise DrnetValueError("checkpointing must be 'all' or 'dilated', got "
+                                  f"{self.checkpointing!r}")
         if self.batch < 1 or min(self.input_size) < 1:
-            raise ValueError(f"batch and input size must be positive, got {self.batch}, "
-                             f"{self.input_size}")
+            raise DrnetValueError(f"batch and input size must be positive, got {self.batch}, "
+                                  f"{self.input_size}")
 
 
 def run_bench(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from drnet.errors import DrnetValueError
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -47,7 +49,7 @@ def time_interleaved(candidates: dict[str, Callable[[], object]], *, warmup: int
                      progress: Callable[[str], None] | None = None) -> dict[str, Timing]:
     """Warm every candidate up, then time ``repeats`` rounds of one call each, in turn."""
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+        raise DrnetValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     device = torch.device(device)
     for i in range(warmup):
         for name, fn in candidates.items():

@@ -39,10 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-# Errors whose message already says what is wrong with the user's input: drnet's own, and the
-# builtins torch, torchvision and the file system raise for bad arguments and files.
-USER_ERRORS = (DrnetError, ValueError, TypeError, FileNotFoundError, NotADirectoryError,
-               FloatingPointError, PermissionError, MemoryError)
+# Errors whose message already says what is wrong with the user's input: drnet's own (every
+# deliberate check raises a DrnetError), the file system's for the paths a user gives, and running
+# out of memory. Any other exception, a ValueError from deep inside a library included, is a bug
+# and keeps its traceback.
+USER_ERRORS = (DrnetError, FileNotFoundError, NotADirectoryError, PermissionError, MemoryError)
 # Lightning's error for a trainer argument it cannot use (not imported here: --help stays fast).
 _USER_ERROR_NAMES = ("MisconfigurationException",)
 # Optional packages -> the extra that installs them, named when an import of one fails.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drnet.errors import DrnetValueError
 from drnet.models.checkpoint_files import CheckpointError
 
 _STAGES = {"fit": ("training", "evaluate"), "validate": ("evaluate",), "test": ("evaluate",),
@@ -74,8 +75,8 @@ def check_flags_apply(args: Sequence[str], task: type, subcommand: str) -> None:
             if name in names and group not in stages:
                 used = {"training": "drnet fit", "predict": "drnet predict",
                         "evaluate": "drnet fit, validate and test"}[group]
-                raise ValueError(f"--model.{name} does not apply to drnet {subcommand}: it is "
-                                 f"a {group} option, used by {used} only")
+                raise DrnetValueError(f"--model.{name} does not apply to drnet {subcommand}: it is "
+                                      f"a {group} option, used by {used} only")
 
 
 def check_state_fits(shapes: Mapping[str, tuple[int, ...]], task: Any, ckpt_path: str) -> None:

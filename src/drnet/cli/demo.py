@@ -13,6 +13,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from drnet.errors import DrnetValueError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Defaults (None) are DemoConfig's: 600 steps, batch 8, 128 px, seed 0.
@@ -67,17 +69,17 @@ def _config(args: argparse.Namespace) -> Any:
     from drnet.tasks.demo import DemoConfig
 
     if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+        raise DrnetValueError(f"--seeds must be >= 1, got {args.seeds}")
     given = {"steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size}
     if args.quick:
         if set_flags := [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]:
-            raise ValueError(f"--quick sets its own tiny run; drop {', '.join(set_flags)} or "
-                             f"--quick")
+            raise DrnetValueError(f"--quick sets its own tiny run; drop {', '.join(set_flags)} or "
+                                  "--quick")
         return DemoConfig(steps=8, batch_size=4, image_size=64, num_val=8, seed=args.seed,
                           erf_samples=2)
     config = DemoConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     if min(config.steps, config.batch_size, config.image_size) < 1:
-        raise ValueError("--steps, --batch-size and --image-size must be positive")
+        raise DrnetValueError("--steps, --batch-size and --image-size must be positive")
     return config
 
 

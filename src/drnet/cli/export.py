@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from drnet.cli.info import parse_size
+from drnet.errors import DrnetValueError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from drnet.models.preprocessing import describe
 
     if args.int8 and args.format != "onnx":
-        raise ValueError(f"--int8 writes ONNX; got --format {args.format}")
+        raise DrnetValueError(f"--int8 writes ONNX; got --format {args.format}")
     output = Path(args.output) if args.output else None
     if output is not None:
         check_writable(output.parent)  # before the minutes an export can take
@@ -96,8 +97,8 @@ def build(args: argparse.Namespace) -> tuple[Any, str]:
 
         return model_from_hparams(hparams, pretrained=str(path), **kwargs), path.stem
     if arch is None:
-        raise ValueError(f"{path} is a weights file without its architecture; name it with "
-                         f"--arch (e.g. --arch drnseg_d_22 --num-classes 19)")
+        raise DrnetValueError(f"{path} is a weights file without its architecture; name it with "
+                              "--arch (e.g. --arch drnseg_d_22 --num-classes 19)")
     return create_model(arch, pretrained=str(path), **kwargs), path.stem
 
 

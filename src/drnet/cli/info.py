@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from drnet.errors import DrnetValueError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="registered model name, e.g. resnet50 or drn_d_22")
@@ -67,7 +69,7 @@ def stages_of(model: Any) -> Any:
     body = getattr(getattr(model, "backbone", None), "body", None)
     if isinstance(body, FeatureListNet):  # torchvision detectors: backbone.body
         return body
-    raise ValueError(f"drnet info does not know the stages of a {type(model).__name__}")
+    raise DrnetValueError(f"drnet info does not know the stages of a {type(model).__name__}")
 
 
 def _is_backbone(model: Any) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from drnet.errors import DrnetValueError
+
 BACKBONE_FAMILIES = ("resnet", "drn")
 FAMILIES = (*BACKBONE_FAMILIES, "segmentation", "detection")
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = list_models(args.pattern or "*", family=args.family)
     if not names:
-        raise ValueError(f"no registered model matches {args.pattern!r}")
+        raise DrnetValueError(f"no registered model matches {args.pattern!r}")
     rows = [("name", "family", "output stride", "params (M)", "pretrained tags")]
     for name in names:
         entry = get_entry(name)

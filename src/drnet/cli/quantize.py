@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from drnet.cli import export as export_cli
+from drnet.errors import DrnetValueError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,13 +97,13 @@ def datamodule(name: str, pairs: list[str], preprocessing: Any) -> Any:
     module_name, _, class_name = name.rpartition(".")
     cls = getattr(importlib.import_module(module_name or "drnet.data"), class_name, None)
     if cls is None:
-        raise ValueError(f"--data {name!r} is not a DataModule class (a drnet.data name such as "
-                         f"CityscapesDataModule, or a dotted class path)")
+        raise DrnetValueError(f"--data {name!r} is not a DataModule class (a drnet.data name such "
+                              "as CityscapesDataModule, or a dotted class path)")
     kwargs = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--data-arg takes KEY=VALUE, got {pair!r}")
+            raise DrnetValueError(f"--data-arg takes KEY=VALUE, got {pair!r}")
         kwargs[key] = yaml.safe_load(value)
     data = cls(**kwargs)
     if hasattr(data, "adopt_preprocessing"):
@@ -138,8 +139,8 @@ def evaluate(args: argparse.Namespace, model: Any, result: Any, data: Any) -> No
     from drnet.tasks.metrics import SegmentationMetrics
 
     if not isinstance(model, SegmentationModel):
-        raise ValueError(f"--evaluate scores segmentation models (mIoU); "
-                         f"{type(model).__name__} is not one")
+        raise DrnetValueError("--evaluate scores segmentation models (mIoU); "
+                              f"{type(model).__name__} is not one")
     require(args.engine)
     int8 = make_runner(args.engine, result.graph)
     scores = {k: SegmentationMetrics(model.num_classes, getattr(data, "ignore_index", 255))

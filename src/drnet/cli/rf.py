@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 from drnet.cli.info import parse_size
+from drnet.errors import DrnetValueError
 
 TORCHVISION = "torchvision:"
 
@@ -74,10 +75,10 @@ def _ints(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     if args.rates is not None:
         if args.model is not None:
-            raise ValueError("give either a MODEL or --rates, not both")
+            raise DrnetValueError("give either a MODEL or --rates, not both")
         return _run_rates(args)
     if args.model is None:
-        raise ValueError("give a MODEL (e.g. drn_d_22 or torchvision:resnet50) or --rates")
+        raise DrnetValueError("give a MODEL (e.g. drn_d_22 or torchvision:resnet50) or --rates")
     import torch
 
     from drnet.analysis import (
@@ -153,7 +154,7 @@ def build_model(spec: str, output_stride: int | None = None) -> Any:
     if name not in available:
         close = difflib.get_close_matches(name, available, n=5, cutoff=0.5)
         hint = f"closest: {', '.join(close)}" if close else "see torchvision.models.list_models()"
-        raise ValueError(f"unknown torchvision model {name!r}; {hint}")
+        raise DrnetValueError(f"unknown torchvision model {name!r}; {hint}")
     kwargs: dict[str, Any] = {}
     builder = torchvision.models.get_model_builder(name)
     if "weights_backbone" in inspect.signature(builder).parameters:
@@ -161,7 +162,8 @@ def build_model(spec: str, output_stride: int | None = None) -> Any:
     if output_stride is not None:
         dilate = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
         if output_stride not in dilate:
-            raise ValueError(f"--output-stride must be one of (8, 16, 32), got {output_stride}")
+            raise DrnetValueError(f"--output-stride must be one of (8, 16, 32), "
+                                  f"got {output_stride}")
         kwargs["replace_stride_with_dilation"] = dilate[output_stride]
     try:
         with warnings.catch_warnings():
@@ -170,12 +172,12 @@ def build_model(spec: str, output_stride: int | None = None) -> Any:
     except TypeError:
         if output_stride is None:
             raise
-        raise ValueError(f"--output-stride needs a torchvision model built with "
-                         f"replace_stride_with_dilation (ResNets); {name} has none") from None
+        raise DrnetValueError("--output-stride needs a torchvision model built with "
+                              f"replace_stride_with_dilation (ResNets); {name} has none") from None
     except NotImplementedError as err:  # torchvision's BasicBlock refuses dilation
-        raise ValueError(f"torchvision cannot build {name} at output stride {output_stride} "
-                         f"({err}); drnet's {name} can: drnet rf {name} --output-stride "
-                         f"{output_stride}") from None
+        raise DrnetValueError(f"torchvision cannot build {name} at output stride {output_stride} "
+                              f"({err}); drnet's {name} can: drnet rf {name} --output-stride "
+                              f"{output_stride}") from None
 
 
 def _check_dict(check: Any) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from drnet.errors import DrnetValueError
+
 SOURCE_HELP = ("MODEL TAG (e.g. drnseg_d_22 cityscapes), MODEL (its default tag), a known file "
                "name (e.g. drn_d_22-4bd2f8ea.pth) or hf-hub:owner/repo[@revision][/file]")
 
@@ -51,7 +53,7 @@ def _list(args: argparse.Namespace) -> int:
     records = [w for w in list_pretrained() if fnmatch.fnmatch(w.model, args.pattern)
                or fnmatch.fnmatch(w.file_name, args.pattern)]
     if not records:
-        raise ValueError(f"no known checkpoint matches {args.pattern!r}")
+        raise DrnetValueError(f"no known checkpoint matches {args.pattern!r}")
     rows = [("model", "tag", "file", "sha256", "on disk")]
     for record in records:
         expected = sources.expected_sha256(record, args.weights_dir)
@@ -130,7 +132,7 @@ def _record(words: list[str]) -> Any:
     from drnet.models.pretrained import list_pretrained, record_for_file, resolve_pretrained
 
     if len(words) > 2:
-        raise ValueError(f"expected MODEL TAG, MODEL or a file name, got {' '.join(words)!r}")
+        raise DrnetValueError(f"expected MODEL TAG, MODEL or a file name, got {' '.join(words)!r}")
     if len(words) == 1:
         by_file = record_for_file(words[0])
         if by_file is not None:
@@ -138,9 +140,9 @@ def _record(words: list[str]) -> Any:
     model, tag = words[0], (words[1] if len(words) == 2 else True)
     known = list_pretrained(model)
     if not known:
-        raise ValueError(f"no known checkpoint for {model!r} (a model name, a file name listed "
-                         f"by drnet weights list, or a path for verify)")
+        raise DrnetValueError(f"no known checkpoint for {model!r} (a model name, a file name "
+                              "listed by drnet weights list, or a path for verify)")
     if tag is not True and tag not in [w.tag for w in known]:
-        raise ValueError(f"{model} has no checkpoint tagged {tag!r}; known: "
-                         f"{[w.tag for w in known]}")
+        raise DrnetValueError(f"{model} has no checkpoint tagged {tag!r}; known: "
+                              f"{[w.tag for w in known]}")
     return resolve_pretrained(model, tag)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
-from drnet.errors import DrnetError
+from drnet.errors import DrnetError, DrnetValueError
 
 
 class BadSampleError(DrnetError, ValueError):
@@ -34,8 +34,8 @@ class TooManyBadSamplesError(BadSampleError):
 def check_fraction(value: float) -> float:
     """``max_bad_fraction`` as given, if it is a fraction."""
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"max_bad_fraction must be in [0, 1] (the share of a split's files that "
-                         f"may be skipped as bad), got {value}")
+        raise DrnetValueError("max_bad_fraction must be in [0, 1] (the share of a split's files "
+                              f"that may be skipped as bad), got {value}")
     return float(value)
 
 

@@ -16,6 +16,7 @@ from drnet.data.predict import PredictImages
 from drnet.data.preprocessing import StatisticsSource, reconcile
 from drnet.data.sampler import EpochSampler, ResumableLoader
 from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from drnet.errors import DrnetValueError
 from drnet.models.preprocessing import Preprocessing
 
 Stats = tuple[float, float, float]
@@ -35,8 +36,8 @@ def _given_statistics(mean: Sequence[float] | None, std: Sequence[float] | None
     given_std = None if std is None else _floats(std)
     if ((given_mean is not None and len(given_mean) != 3)
             or (given_std is not None and (len(given_std) != 3 or min(given_std) <= 0))):
-        raise ValueError(f"mean and std must be 3 numbers each (std > 0), got {given_mean}, "
-                         f"{given_std}")
+        raise DrnetValueError(f"mean and std must be 3 numbers each (std > 0), got {given_mean}, "
+                              f"{given_std}")
     return given_mean, given_std
 
 
@@ -86,9 +87,9 @@ class DataModuleBase(L.LightningDataModule):
         super().__init__()
         for name, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
             if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+                raise DrnetValueError(f"{name} must be >= 1, got {value}")
         if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+            raise DrnetValueError(f"num_workers must be >= 0, got {num_workers}")
         self.batch_size, self.val_batch_size, self.num_workers = (
             batch_size, val_batch_size, num_workers)
         self.seed, self.predict_path = seed, predict_path
@@ -145,8 +146,8 @@ class DataModuleBase(L.LightningDataModule):
     def predict_source(self) -> str:
         """What ``predict_dataloader`` reads: ``predict_path`` unless a layout has a default."""
         if self.predict_path is None:
-            raise ValueError(f"{type(self).__name__}: set predict_path (an image, a folder of "
-                             "images or a .txt list) to predict")
+            raise DrnetValueError(f"{type(self).__name__}: set predict_path (an image, a folder of "
+                                  "images or a .txt list) to predict")
         return self.predict_path
 
     def adopt_preprocessing(self, weights: Preprocessing | None, *, training: bool

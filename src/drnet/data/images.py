@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from drnet.data.bad_samples import BadSampleError
+from drnet.errors import DrnetValueError
 
 
 def read_image(path: str | Path) -> Image.Image:
@@ -52,7 +53,7 @@ def require_dir(path: Path, what: str) -> Path:
 def require_files(paths: Sequence[Path], what: str) -> None:
     """Refuse an empty split and name the first missing files (with how many are missing)."""
     if not paths:
-        raise ValueError(f"{what}: no files found (empty split)")
+        raise DrnetValueError(f"{what}: no files found (empty split)")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{what}: {len(missing)} of {len(paths)} files are missing, "

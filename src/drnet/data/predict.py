@@ -12,6 +12,7 @@ from drnet.data.images import require_files
 from drnet.data.segmentation.files import SegmentationFiles
 from drnet.data.segmentation.folder import IMAGE_EXTENSIONS
 from drnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, segmentation_eval_transforms
+from drnet.errors import DrnetValueError
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ def resolve_inputs(source: str | Path) -> PredictInputs:
     if source.is_dir():
         images = list_image_tree(source)
         if not images:
-            raise ValueError(f"folder {source} holds no images ({', '.join(IMAGE_EXTENSIONS)}), "
-                             "also in its sub-folders")
+            raise DrnetValueError(f"folder {source} holds no images "
+                                  f"({', '.join(IMAGE_EXTENSIONS)}), also in its sub-folders")
         return PredictInputs(images, source, source)
     if not source.is_file():
         raise FileNotFoundError(f"predict source {source} does not exist (expected an image, "
@@ -52,8 +53,8 @@ def resolve_inputs(source: str | Path) -> PredictInputs:
         _refuse_repeats(listed, source)
         return PredictInputs(images, common_root(images))
     if source.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise ValueError(f"predict source {source} is neither an image "
-                         f"({', '.join(IMAGE_EXTENSIONS)}), a folder nor a .txt list")
+        raise DrnetValueError(f"predict source {source} is neither an image "
+                              f"({', '.join(IMAGE_EXTENSIONS)}), a folder nor a .txt list")
     return PredictInputs([source], source.parent)
 
 
@@ -78,8 +79,8 @@ def _refuse_repeats(listed: Sequence[tuple[int, Path]], source: Path) -> None:
     for line, image in listed:
         key = os.path.abspath(image)
         if key in seen:
-            raise ValueError(f"list {source} names {image} twice (lines {seen[key]} and {line}): "
-                             "each image is predicted once, into one output")
+            raise DrnetValueError(f"list {source} names {image} twice (lines {seen[key]} and "
+                                  f"{line}): each image is predicted once, into one output")
         seen[key] = line
 
 

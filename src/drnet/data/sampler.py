@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from drnet.errors import DrnetValueError
+
 
 class EpochSampler(DistributedSampler[int]):
     """This rank's share of epoch ``set_epoch(e)``'s order (``len()`` indices: the epoch's
@@ -32,7 +34,7 @@ class EpochSampler(DistributedSampler[int]):
     def __init__(self, size: int, *, seed: int = 0, shuffle: bool = True,
                  num_replicas: int = 1, rank: int = 0) -> None:
         if size < 1:
-            raise ValueError(f"size must be >= 1, got {size}")
+            raise DrnetValueError(f"size must be >= 1, got {size}")
         super().__init__(range(size), num_replicas=num_replicas, rank=rank, shuffle=shuffle,
                          seed=seed, drop_last=False)
         self.size = size
@@ -78,14 +80,14 @@ class EpochSampler(DistributedSampler[int]):
         epoch, consumed = int(state["epoch"]), int(state["consumed"])
         saved = int(state.get("world_size", self.num_replicas))
         if consumed and saved != self.num_replicas:
-            raise ValueError(
-                f"this checkpoint was saved mid-epoch (epoch {epoch}, {consumed} of "
-                f"{saved * math.ceil(self.size / saved)} samples) by {saved} processes; resume "
-                f"it with {saved} processes (now {self.num_replicas}), or resume from a "
-                "checkpoint written at an epoch end, which any number of processes can continue")
+            raise DrnetValueError(f"this checkpoint was saved mid-epoch (epoch {epoch}, {consumed} "
+                                  f"of {saved * math.ceil(self.size / saved)} samples) by {saved} "
+                                  f"processes; resume it with {saved} processes (now "
+                                  f"{self.num_replicas}), or resume from a checkpoint written at "
+                                  "an epoch end, which any number of processes can continue")
         if not 0 <= consumed <= self.total_size or consumed % self.num_replicas:
-            raise ValueError(f"consumed must be a multiple of {self.num_replicas} in "
-                             f"[0, {self.total_size}], got {consumed}")
+            raise DrnetValueError(f"consumed must be a multiple of {self.num_replicas} in [0, "
+                                  f"{self.total_size}], got {consumed}")
         self.set_epoch(epoch)
         self._resume = (epoch, consumed)
 
@@ -120,8 +122,7 @@ class ResumableLoader(DataLoader):
                      "consumed": done if done < self.epoch_sampler.size else 0}
         saved = int(state.get("batch_size", self.batch_size or 1))
         if state["consumed"] and saved != self.batch_size:
-            raise ValueError(
-                f"this checkpoint was saved mid-epoch with batch_size {saved}; resume it with "
-                f"batch_size {saved} (now {self.batch_size}), or resume from a checkpoint "
-                "written at an epoch end")
+            raise DrnetValueError(f"this checkpoint was saved mid-epoch with batch_size {saved}; "
+                                  f"resume it with batch_size {saved} (now {self.batch_size}), or "
+                                  "resume from a checkpoint written at an epoch end")
         self.epoch_sampler.load_state_dict(state)

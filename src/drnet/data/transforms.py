@@ -18,6 +18,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from drnet.errors import DrnetValueError
 from drnet.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, UnitFloat
 
 # What every reader's ``transforms`` argument is: a dict sample in, a dict sample out.
@@ -36,8 +37,8 @@ class RandomScale(v2.Transform):
         super().__init__()
         low, high = (float(s) for s in scale_range)
         if not 0 < low <= high:
-            raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, "
-                             f"got {tuple(scale_range)}")
+            raise DrnetValueError("scale_range must be (low, high) with 0 < low <= high, got "
+                                  f"{tuple(scale_range)}")
         self.scale_range = (low, high)
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
@@ -70,7 +71,8 @@ def _fill(ignore_index: int) -> dict[type, int]:
 def _as_pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
     pair = (size, size) if isinstance(size, int) else tuple(size)
     if len(pair) != 2 or any(not isinstance(s, int) or s < 1 for s in pair):
-        raise ValueError(f"{name} must be an int or (height, width) of ints >= 1, got {size!r}")
+        raise DrnetValueError(f"{name} must be an int or (height, width) of ints >= 1, "
+                              f"got {size!r}")
     return pair  # type: ignore[return-value]
 
 
@@ -99,7 +101,7 @@ def segmentation_train_transforms(
     if scale_range is not None:
         steps.append(RandomScale(scale_range))
     if rotate < 0:
-        raise ValueError(f"rotate must be >= 0 degrees, got {rotate}")
+        raise DrnetValueError(f"rotate must be >= 0 degrees, got {rotate}")
     if rotate > 0:
         steps.append(v2.RandomRotation(rotate, interpolation=v2.InterpolationMode.BILINEAR,
                                        fill=_fill(ignore_index)))

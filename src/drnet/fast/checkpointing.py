@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
+from drnet.errors import DrnetTypeError, DrnetValueError
+
 
 class CheckpointedStage(nn.Sequential):
     """An ``nn.Sequential`` (same children, same names) whose activations are recomputed in the
@@ -58,8 +60,8 @@ def stage_names(model: nn.Module) -> tuple[str, ...]:
     backbone = getattr(model, "backbone", None)
     if backbone is not None and hasattr(backbone, "trunk_names"):
         return tuple(f"backbone.{n}" for n in stage_names(backbone))
-    raise TypeError(f"model must be a drnet backbone or segmentation model (with trunk_names or "
-                    f"a backbone), got {type(model).__name__}")
+    raise DrnetTypeError("model must be a drnet backbone or segmentation model (with trunk_names "
+                         f"or a backbone), got {type(model).__name__}")
 
 
 def enable_checkpointing(model: nn.Module, stages: str | Sequence[str] = "all") -> list[str]:
@@ -75,14 +77,14 @@ def enable_checkpointing(model: nn.Module, stages: str | Sequence[str] = "all") 
     elif stages == "dilated":
         chosen = [n for n in available if _dilated(model.get_submodule(n))]
     elif isinstance(stages, str):
-        raise ValueError(f"stages must be 'all', 'dilated' or a list of stage names, "
-                         f"got {stages!r}")
+        raise DrnetValueError("stages must be 'all', 'dilated' or a list of stage names, got "
+                              f"{stages!r}")
     else:
         short = {n.removeprefix("backbone."): n for n in available}
         unknown = [s for s in stages if s not in available and s not in short]
         if unknown:
-            raise ValueError(f"unknown stage(s) {unknown} for checkpointing; "
-                             f"stages of {type(model).__name__}: {list(short)}")
+            raise DrnetValueError(f"unknown stage(s) {unknown} for checkpointing; stages of "
+                                  f"{type(model).__name__}: {list(short)}")
         chosen = [s if s in available else short[s] for s in stages]
     for name in chosen:
         stage = model.get_submodule(name)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from drnet.errors import DrnetError
+from drnet.errors import DrnetError, DrnetValueError
 from drnet.fast.compare import relative_error
 from drnet.models.preprocessing import Preprocessing
 
@@ -79,7 +79,7 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str, *,
     if any output differs by more than ``TOLERANCE`` relative. ``preprocessing`` (default:
     ``model.preprocessing``) is written into the file's metadata (see the module docstring)."""
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        raise DrnetValueError(f"format must be one of {FORMATS}, got {format!r}")
     check_exportable(model)
     model = model.eval()
     path = Path(path)

@@ -16,6 +16,8 @@ from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_conv_bn_weights
 from torchvision.ops import FrozenBatchNorm2d
 
+from drnet.errors import DrnetTypeError
+
 _NORMS = (nn.BatchNorm2d, FrozenBatchNorm2d)
 
 
@@ -26,7 +28,7 @@ def fold_batchnorm(model: nn.Module, *, inplace: bool = False) -> nn.Module:
     untraceable module still has everything else folded. ``inplace=True`` folds ``model`` itself.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        raise DrnetTypeError(f"model must be an nn.Module, got {type(model).__name__}")
     model = model if inplace else copy.deepcopy(model)
     model.eval()
     _fold(model)

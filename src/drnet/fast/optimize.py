@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetTypeError, DrnetValueError
 from drnet.fast.engines import AUTO_ORDER, choose_engine, installed
 from drnet.fast.fold import fold_batchnorm
 
@@ -31,11 +32,11 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if isinstance(dtype, torch.dtype) or dtype is None:
         valid = (None, torch.float32, torch.bfloat16, torch.float16)
         if dtype not in valid:
-            raise ValueError(f"dtype must be one of {valid}, got {dtype}")
+            raise DrnetValueError(f"dtype must be one of {valid}, got {dtype}")
         return None if dtype is torch.float32 else dtype
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {[k for k in DTYPES if k]} or a torch dtype, "
-                         f"got {dtype!r}")
+        raise DrnetValueError(f"dtype must be one of {[k for k in DTYPES if k]} or a torch dtype, "
+                              f"got {dtype!r}")
     return parse_dtype(DTYPES[dtype])
 
 
@@ -116,7 +117,7 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
       engine (``"auto"``: OpenVINO, then ONNX Runtime).
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        raise DrnetTypeError(f"model must be an nn.Module, got {type(model).__name__}")
     dtype = parse_dtype(dtype)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     int8 = int8_calibration is not None

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.fast.engines.onnx_graph import INPUT, OnnxGraph, export_graph
 from drnet.models.preprocessing import Preprocessing
 
@@ -55,10 +56,10 @@ class QuantizeConfig:
 
     def __post_init__(self) -> None:
         if self.max_images < 1:
-            raise ValueError(f"max_images must be >= 1, got {self.max_images}")
+            raise DrnetValueError(f"max_images must be >= 1, got {self.max_images}")
         if self.method not in ("minmax", "percentile", "entropy"):
-            raise ValueError(f"method must be 'minmax', 'percentile' or 'entropy', got "
-                             f"{self.method!r}")
+            raise DrnetValueError("method must be 'minmax', 'percentile' or 'entropy', got "
+                                  f"{self.method!r}")
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,15 @@ def quantize(model: nn.Module, calibration: Iterable[Any],
     for prefix in config.keep_fp32:
         matched = [n for n in names if n == prefix or n.startswith(prefix.rstrip("/") + "/")]
         if not matched:
-            raise ValueError(f"keep_fp32: no ONNX node is named {prefix!r} or below it; "
-                             f"node names look like {names[1]!r}")
+            raise DrnetValueError(f"keep_fp32: no ONNX node is named {prefix!r} or below it; node "
+                                  f"names look like {names[1]!r}")
         kept.update(dict.fromkeys(matched, "asked for"))
     histogram = config.method != "minmax"
     batches = _Calibration(calibration, config.max_images, single=histogram)
     first = batches.next()
     if first is None:
-        raise ValueError("calibration gave no images: pass a loader or a list of image batches")
+        raise DrnetValueError("calibration gave no images: pass a loader or a list of image "
+                              "batches")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -177,9 +179,9 @@ class _Calibration:
         for batch in batches:
             for image in batch:
                 if size is not None and image.shape != size:
-                    raise ValueError(f"method 'percentile'/'entropy' needs calibration images "
-                                     f"of one size, got {size[1:]} and {image.shape[1:]}; use "
-                                     f"'minmax'")
+                    raise DrnetValueError("method 'percentile'/'entropy' needs calibration images "
+                                          f"of one size, got {size[1:]} and {image.shape[1:]}; use "
+                                          "'minmax'")
                 size = image.shape
                 yield image[None]
 
@@ -190,8 +192,8 @@ class _Calibration:
         for item in source:
             images = item["image"] if isinstance(item, dict) else item
             if not isinstance(images, Tensor):
-                raise ValueError(f"calibration must yield image tensors or dicts with 'image', "
-                                 f"got {type(images).__name__}")
+                raise DrnetValueError("calibration must yield image tensors or dicts with "
+                                      f"'image', got {type(images).__name__}")
             images = images if images.dim() == 4 else images[None]
             images = images[:max_images - self.seen].detach().to("cpu", torch.float32)
             self.seen += images.shape[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from drnet.errors import DrnetValueError
 from drnet.fast import FastInference, optimize_for_inference
 from drnet.models.factory import with_output_stride
 
@@ -45,11 +46,11 @@ class Predictor:
 
     def __init__(self, fast: bool, dtype: str | None, engine: str = "auto") -> None:
         if not fast and dtype not in (None, "fp32"):
-            raise ValueError(f"predict_dtype={dtype!r} needs fast_predict=True (the fast path "
-                             f"is what casts the model)")
+            raise DrnetValueError(f"predict_dtype={dtype!r} needs fast_predict=True (the fast path "
+                                  "is what casts the model)")
         if not fast and engine not in ("auto", "torch"):
-            raise ValueError(f"engine={engine!r} needs fast_predict=True (the fast path is what "
-                             f"runs an engine)")
+            raise DrnetValueError(f"engine={engine!r} needs fast_predict=True (the fast path is "
+                                  "what runs an engine)")
         self.fast = fast
         self.dtype = dtype
         self.engine = engine

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
+
 
 @dataclass(frozen=True)
 class InferenceConfig:
@@ -32,17 +34,17 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in ("whole", "slide"):
-            raise ValueError(f"inference mode must be 'whole' or 'slide', got {self.mode!r}")
+            raise DrnetValueError(f"inference mode must be 'whole' or 'slide', got {self.mode!r}")
         if min(self.crop_size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"crop_size and stride must be positive, got {self.crop_size}, "
-                             f"{self.stride}")
+            raise DrnetValueError(f"crop_size and stride must be positive, got {self.crop_size}, "
+                                  f"{self.stride}")
         if any(s > c for s, c in zip(self.stride, self.crop_size, strict=True)):
-            raise ValueError(f"stride {self.stride} larger than crop_size {self.crop_size} "
-                             f"would leave pixels unpredicted")
+            raise DrnetValueError(f"stride {self.stride} larger than crop_size {self.crop_size} "
+                                  "would leave pixels unpredicted")
         if not self.scales or any(s <= 0 for s in self.scales):
-            raise ValueError(f"scales must be positive, got {self.scales}")
+            raise DrnetValueError(f"scales must be positive, got {self.scales}")
         if self.window_batch is not None and self.window_batch < 1:
-            raise ValueError(f"window_batch must be >= 1, got {self.window_batch}")
+            raise DrnetValueError(f"window_batch must be >= 1, got {self.window_batch}")
 
 
 def predict_whole(model: nn.Module, image: Tensor) -> Tensor:
@@ -70,7 +72,7 @@ def predict_sliding(model: nn.Module, image: Tensor, crop_size: tuple[int, int],
     if window_batch is None:
         window_batch = 1 if image.device.type == "cpu" else 4
     if window_batch < 1:
-        raise ValueError(f"window_batch must be >= 1, got {window_batch}")
+        raise DrnetValueError(f"window_batch must be >= 1, got {window_batch}")
     height, width = image.shape[-2:]
     crop_h, crop_w = crop_size
     pad_h, pad_w = max(crop_h - height, 0), max(crop_w - width, 0)

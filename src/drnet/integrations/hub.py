@@ -25,6 +25,7 @@ from typing import Any
 from torch import nn
 
 from drnet.atomic_files import atomic_write
+from drnet.errors import DrnetValueError
 from drnet.integrations.names import timm_architecture
 from drnet.models import create_model
 from drnet.models.checkpoint_files import PREPROCESSING_KEY
@@ -104,15 +105,15 @@ def from_pretrained(source: str | os.PathLike, **overrides: Any) -> nn.Module:
         spec = text if text.startswith(HF_HUB_PREFIX) else HF_HUB_PREFIX + text
         repo, file, revision = parse_hub_spec(spec)
         if file is not None:
-            raise ValueError(f"source must be a folder or a Hub repository owner/repo"
-                             f"[@revision], got {text!r} (no such folder)")
+            raise DrnetValueError("source must be a folder or a Hub repository "
+                                  f"owner/repo[@revision], got {text!r} (no such folder)")
         root = f"{HF_HUB_PREFIX}{repo}{f'@{revision}' if revision else ''}"
         config_path = locate(f"{root}/{CONFIG_NAME}").path
         weights = f"{root}/{WEIGHTS_NAME}"
     config = json.loads(Path(config_path).read_text())
     if "drnet_model" not in config:
-        raise ValueError(f"{config_path} has no 'drnet_model': not written by drnet's "
-                         f"save_pretrained")
+        raise DrnetValueError(f"{config_path} has no 'drnet_model': not written by drnet's "
+                              "save_pretrained")
     return create_model(config["drnet_model"], pretrained=weights,
                         **{**config.get("model_args", {}), **overrides})
 
@@ -139,9 +140,9 @@ def _create_args(model: nn.Module) -> tuple[str, dict[str, Any]]:
     """The registered name and JSON-safe ``create_model`` arguments that rebuild ``model``."""
     args = getattr(model, "create_args", None)
     if args is None:
-        raise ValueError(f"model must be built by drnet.create_model (or timm.create_model with "
-                         f"drnet.integrations.timm), which records how to rebuild it; got a "
-                         f"{type(model).__name__}")
+        raise DrnetValueError("model must be built by drnet.create_model (or timm.create_model "
+                              "with drnet.integrations.timm), which records how to rebuild it; "
+                              f"got a {type(model).__name__}")
     name, kwargs = args
     safe = {}
     for key, value in kwargs.items():
@@ -152,9 +153,9 @@ def _create_args(model: nn.Module) -> tuple[str, dict[str, Any]]:
         except TypeError:
             text = None
         if text is None or json.loads(text) != _as_json(value):
-            raise ValueError(f"model_args[{key!r}] = {value!r} cannot be written to "
-                             f"{CONFIG_NAME}: build the model with plain values (e.g. "
-                             f"norm_layer='gn' rather than a class)")
+            raise DrnetValueError(f"model_args[{key!r}] = {value!r} cannot be written to "
+                                  f"{CONFIG_NAME}: build the model with plain values (e.g. "
+                                  "norm_layer='gn' rather than a class)")
         safe[key] = json.loads(text)
     return name, safe
 

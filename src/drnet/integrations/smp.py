@@ -20,6 +20,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.integrations.timm import PREFIX, PYRAMID_SUFFIX, list_timm_names
 
 SMP_PREFIX = "tu-"
@@ -32,17 +33,17 @@ def encoder_name(backbone: str, tag: str | None = None) -> str:
     ``encoder_weights=True``)."""
     name = backbone.removeprefix(SMP_PREFIX).removeprefix(PREFIX).removesuffix(PYRAMID_SUFFIX)
     if name == "drn_a_50":
-        raise ValueError("backbone drn_a_50 exists only at output stride 8, where SMP cannot "
-                         "probe its levels: use 'resnet50' with encoder_output_stride=8 (the "
-                         "same ImageNet weights, dilation placed exactly)")
+        raise DrnetValueError("backbone drn_a_50 exists only at output stride 8, where SMP cannot "
+                              "probe its levels: use 'resnet50' with encoder_output_stride=8 (the "
+                              "same ImageNet weights, dilation placed exactly)")
     names = list_timm_names()
     for candidate in (PREFIX + name + PYRAMID_SUFFIX, PREFIX + name):
         if candidate in names:
             return SMP_PREFIX + candidate + (f".{tag}" if tag else "")
     backbones = dict.fromkeys(n.removeprefix(PREFIX).removesuffix(PYRAMID_SUFFIX) for n in names
                               if n != PREFIX + "drn_a_50")
-    raise ValueError(f"backbone must be a drnet backbone ({', '.join(backbones)}), "
-                     f"got {backbone!r}")
+    raise DrnetValueError(f"backbone must be a drnet backbone ({', '.join(backbones)}), got "
+                          f"{backbone!r}")
 
 
 class PadToMultiple(nn.Module):
@@ -59,8 +60,8 @@ class PadToMultiple(nn.Module):
         if multiple is None:
             multiple = getattr(getattr(model, "encoder", None), "output_stride", None)
         if not isinstance(multiple, int) or multiple < 1:
-            raise ValueError(f"multiple must be an int >= 1 (or model an SMP model with "
-                             f"encoder.output_stride), got {multiple!r}")
+            raise DrnetValueError("multiple must be an int >= 1 (or model an SMP model with "
+                                  f"encoder.output_stride), got {multiple!r}")
         self.model = model
         self.multiple = multiple
 

@@ -48,6 +48,7 @@ from timm.models import (
 from torch import nn
 from torchvision.models import get_model_weights
 
+from drnet.errors import DrnetValueError
 from drnet.integrations.names import BACKBONE_FAMILIES, PYRAMID_SUFFIX
 from drnet.integrations.names import TIMM_PREFIX as PREFIX
 from drnet.models import Backbone, FeatureListNet, create_model, get_entry, list_models
@@ -79,8 +80,8 @@ def timm_name(drnet_name: str, pyramid: bool = False) -> str:
              if (spec.levels is not None) == pyramid}
     if drnet_name not in names:
         kind = "DRN-C/D backbone" if pyramid else "backbone"
-        raise ValueError(f"drnet_name must be a drnet {kind} ({', '.join(names)}), "
-                         f"got {drnet_name!r}")
+        raise DrnetValueError(f"drnet_name must be a drnet {kind} ({', '.join(names)}), got "
+                              f"{drnet_name!r}")
     return names[drnet_name]
 
 
@@ -129,20 +130,20 @@ def _build(spec: TimmName, pretrained: bool = False, **kwargs: Any) -> nn.Module
     cache_dir = kwargs.pop("cache_dir", None)
     for key, what in _ZERO_ONLY.items():
         if value := kwargs.pop(key, None):
-            raise ValueError(f"{key} must be 0 for {spec.name} (drnet's networks have no "
-                             f"{what}), got {value!r}")
+            raise DrnetValueError(f"{key} must be 0 for {spec.name} (drnet's networks have no "
+                                  f"{what}), got {value!r}")
     if (pool := kwargs.pop("global_pool", "avg")) not in ("avg", None):
-        raise ValueError(f"global_pool must be 'avg' for {spec.name} (drnet's classifiers "
-                         f"average-pool), got {pool!r}")
+        raise DrnetValueError(f"global_pool must be 'avg' for {spec.name} (drnet's classifiers "
+                              f"average-pool), got {pool!r}")
     feature_cls = kwargs.pop("feature_cls", "list")
     if feature_cls not in ("list", None):
-        raise ValueError(f"feature_cls must be 'list' for {spec.name} (drnet's feature "
-                         f"extractor returns a list of maps), got {feature_cls!r}")
+        raise DrnetValueError(f"feature_cls must be 'list' for {spec.name} (drnet's feature "
+                              f"extractor returns a list of maps), got {feature_cls!r}")
     source = None
     if pretrained:
         if cache_dir is not None:
-            raise ValueError(f"cache_dir is not used for drnet weights ({spec.name}): set "
-                             f"DRNET_WEIGHTS_DIR (drnet's weights folder) or HF_HUB_CACHE")
+            raise DrnetValueError(f"cache_dir is not used for drnet weights ({spec.name}): set "
+                                  "DRNET_WEIGHTS_DIR (drnet's weights folder) or HF_HUB_CACHE")
         source = weights_source(spec, cfg)
     if spec.default_output_stride is not None:
         kwargs.setdefault("output_stride", spec.default_output_stride)
@@ -160,9 +161,9 @@ def weights_source(spec: TimmName, cfg: PretrainedCfg) -> str:
     ``local-dir:`` folders), an ``hf-hub:`` source, drnet's own tag (its record: mirrors and
     hashes), or a URL."""
     if cfg.state_dict is not None:
-        raise ValueError(f"pretrained_cfg state_dict is not supported for {spec.name}: save it "
-                         f"(torch.save or safetensors) and pass pretrained_cfg_overlay="
-                         f"dict(file=PATH)")
+        raise DrnetValueError(f"pretrained_cfg state_dict is not supported for {spec.name}: save "
+                              "it (torch.save or safetensors) and pass "
+                              "pretrained_cfg_overlay=dict(file=PATH)")
     if cfg.source == "local-dir" and cfg.file and Path(cfg.file).is_dir():
         files = [Path(cfg.file) / name for name in HF_DEFAULT_FILES]
         found = next((f for f in files if f.is_file()), None)
@@ -181,9 +182,9 @@ def weights_source(spec: TimmName, cfg: PretrainedCfg) -> str:
     if cfg.url:
         return str(cfg.url)
     tags = [f"{spec.name}.{w.tag}" for w in list_pretrained(spec.drnet_name)]
-    raise ValueError(f"no pretrained weights are known for {spec.name}"
-                     f"{f'.{cfg.tag}' if cfg.tag else ''}; known: {tags or 'none'}; or pass "
-                     f"pretrained_cfg_overlay=dict(file=PATH)")
+    raise DrnetValueError("no pretrained weights are known for "
+                          f"{spec.name}{f'.{cfg.tag}' if cfg.tag else ''}; known: "
+                          f"{tags or 'none'}; or pass pretrained_cfg_overlay=dict(file=PATH)")
 
 
 def _first_conv(drnet_name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.layers.norm import NormLayer, get_norm_layer
 from drnet.layers.padding import get_padding
 
@@ -36,8 +37,8 @@ class _Block(nn.Module):
 
     def _init_shortcut(self, downsample: nn.Module | None, residual: bool) -> None:
         if downsample is not None and not residual:
-            raise ValueError(
-                "a block with residual=False has no shortcut, so downsample must be None")
+            raise DrnetValueError("a block with residual=False has no shortcut, so downsample "
+                                  "must be None")
         self.downsample = downsample
         self.residual = residual
 
@@ -55,10 +56,8 @@ class _Block(nn.Module):
 
 def _check(stride: int, dilation: int, first_dilation: int | None) -> int:
     if stride < 1 or dilation < 1 or (first_dilation is not None and first_dilation < 1):
-        raise ValueError(
-            f"stride and dilations must be >= 1, got stride={stride}, dilation={dilation}, "
-            f"first_dilation={first_dilation}"
-        )
+        raise DrnetValueError(f"stride and dilations must be >= 1, got stride={stride}, "
+                              f"dilation={dilation}, first_dilation={first_dilation}")
     return dilation if first_dilation is None else first_dilation
 
 

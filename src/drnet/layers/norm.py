@@ -9,6 +9,8 @@ from functools import partial
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
+from drnet.errors import DrnetValueError
+
 NormLayer = Callable[[int], nn.Module]
 
 
@@ -49,5 +51,5 @@ def get_norm_layer(norm: str | NormLayer | None = "batchnorm") -> NormLayer:
     key = _ALIASES.get(key, key)
     if key not in _NORMS:
         valid = sorted([*_NORMS, *_ALIASES, "gn<groups>"])
-        raise ValueError(f"norm_layer must be one of {valid} or a callable, got {norm!r}")
+        raise DrnetValueError(f"norm_layer must be one of {valid} or a callable, got {norm!r}")
     return _NORMS[key]

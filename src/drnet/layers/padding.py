@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drnet.errors import DrnetValueError
+
 
 def get_padding(kernel_size: int, dilation: int = 1) -> int:
     """Padding that keeps a stride-1 conv's output aligned with (and as large as) its input.
@@ -11,13 +13,12 @@ def get_padding(kernel_size: int, dilation: int = 1) -> int:
     is what makes stride-to-dilation conversion exact (design.md §3).
     """
     if kernel_size < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+        raise DrnetValueError(f"kernel_size must be >= 1, got {kernel_size}")
     if dilation < 1:
-        raise ValueError(f"dilation must be >= 1, got {dilation}")
+        raise DrnetValueError(f"dilation must be >= 1, got {dilation}")
     span = dilation * (kernel_size - 1)
     if span % 2:
-        raise ValueError(
-            f"symmetric padding needs an odd effective kernel; kernel_size={kernel_size} with "
-            f"dilation={dilation} spans {span + 1} pixels"
-        )
+        raise DrnetValueError("symmetric padding needs an odd effective kernel; "
+                              f"kernel_size={kernel_size} with dilation={dilation} spans "
+                              f"{span + 1} pixels")
     return span // 2

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
+
 
 def bilinear_kernel(factor: int) -> Tensor:
     """The 2*factor x 2*factor bilinear kernel of the official DRNSeg ``fill_up_weights``."""
@@ -35,7 +37,7 @@ class TransposedBilinearUpsample(nn.Module):
     def __init__(self, channels: int, factor: int = 8) -> None:
         super().__init__()
         if factor < 2 or factor % 2:
-            raise ValueError(f"factor must be an even int >= 2, got {factor}")
+            raise DrnetValueError(f"factor must be an even int >= 2, got {factor}")
         self.factor = factor
         kernel = bilinear_kernel(factor)
         self.register_buffer("weight", kernel.expand(channels, 1, *kernel.shape).clone())

@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetTypeError, DrnetValueError
 from drnet.layers import BasicBlock, Bottleneck
 from drnet.models.layout import CheckpointLayout
 
@@ -144,24 +145,25 @@ def check_input(x: Tensor, in_chans: int, model: str, dtype: torch.dtype | None 
     if isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return
     if x.ndim != 4 or x.shape[1] != in_chans or x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"{model} expects a batch of images (N, {in_chans}, H, W) with H, W >= 1 "
-                         f"({in_chans} = in_chans), got a tensor of shape {tuple(x.shape)}")
+        raise DrnetValueError(f"{model} expects a batch of images (N, {in_chans}, H, W) with H, W "
+                              f">= 1 ({in_chans} = in_chans), got a tensor of shape "
+                              f"{tuple(x.shape)}")
     if dtype is not None and x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
-        raise TypeError(f"{model} has {dtype} weights but got a {x.dtype} input: cast the input "
-                        f"(x.to({dtype})), or the model (model.to({x.dtype}) for a floating "
-                        f"type), or run under torch.autocast")
+        raise DrnetTypeError(f"{model} has {dtype} weights but got a {x.dtype} input: cast the "
+                             f"input (x.to({dtype})), or the model (model.to({x.dtype}) for a "
+                             "floating type), or run under torch.autocast")
 
 
 def check_num_classes(num_classes: int) -> int:
     if not isinstance(num_classes, int) or num_classes < 0:
-        raise ValueError(
-            f"num_classes must be an int >= 0 (0 = no classifier), got {num_classes!r}")
+        raise DrnetValueError("num_classes must be an int >= 0 (0 = no classifier), got "
+                              f"{num_classes!r}")
     return num_classes
 
 
 def check_in_chans(in_chans: int) -> int:
     if not isinstance(in_chans, int) or in_chans < 1:
-        raise ValueError(f"in_chans must be an int >= 1, got {in_chans!r}")
+        raise DrnetValueError(f"in_chans must be an int >= 1, got {in_chans!r}")
     return in_chans
 
 

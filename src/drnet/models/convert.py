@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from drnet.atomic_files import atomic_write
+from drnet.errors import DrnetValueError
 from drnet.models.checkpoint_files import PREPROCESSING_KEY, CheckpointError, read_checkpoint_file
 from drnet.models.sources import file_sha256
 
@@ -23,9 +24,9 @@ def to_safetensors(path: str | os.PathLike, output: str | os.PathLike | None = N
     path = Path(path)
     output = Path(output) if output is not None else path.with_suffix(".safetensors")
     if output.resolve() == path.resolve():
-        raise ValueError(f"the output {output} would overwrite the checkpoint itself")
+        raise DrnetValueError(f"the output {output} would overwrite the checkpoint itself")
     if output.exists() and not overwrite:
-        raise ValueError(f"{output} exists; pass --force (overwrite=True) to replace it")
+        raise DrnetValueError(f"{output} exists; pass --force (overwrite=True) to replace it")
     contents = read_checkpoint_file(path)
     state = contents.state
     # Shared or non-contiguous storage (tied weights, views) cannot be written as is.

@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.layers import (
     BasicBlock,
     Bottleneck,
@@ -66,7 +67,7 @@ class DRN(Backbone):
                  zero_init_residual: bool = False) -> None:
         super().__init__()
         if arch not in ("C", "D"):
-            raise ValueError(f"arch must be 'C' or 'D', got {arch!r}")
+            raise DrnetValueError(f"arch must be 'C' or 'D', got {arch!r}")
         norm = get_norm_layer(norm_layer)
         self.arch = arch
         self.num_classes = check_num_classes(num_classes)
@@ -151,16 +152,16 @@ def drn_schedule(output_stride: int = OUTPUT_STRIDE, dilations: Sequence[int] | 
     densely as before relative to its resolution. ``dilations`` (8 values) overrides them.
     """
     if output_stride not in VALID_OUTPUT_STRIDES:
-        raise ValueError(f"output_stride must be one of {VALID_OUTPUT_STRIDES} for {model_name}, "
-                         f"got {output_stride}")
+        raise DrnetValueError(f"output_stride must be one of {VALID_OUTPUT_STRIDES} for "
+                              f"{model_name}, got {output_stride}")
     factor = output_stride // OUTPUT_STRIDE
     strides = (*STRIDES[:4], *(2 if i < factor.bit_length() - 1 else 1 for i in range(4)))
     rates = tuple(max(1, d // factor) for d in DILATIONS)
     if dilations is not None:
         rates = tuple(dilations)
         if len(rates) != 8 or any(not isinstance(d, int) or d < 1 for d in rates):
-            raise ValueError(f"dilations must be 8 ints >= 1 (one per stage) for {model_name}, "
-                             f"got {rates}")
+            raise DrnetValueError("dilations must be 8 ints >= 1 (one per stage) for "
+                                  f"{model_name}, got {rates}")
     return strides, rates
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from drnet.errors import DrnetTypeError, DrnetValueError
 from drnet.models.base import Backbone
 from drnet.models.checkpoint_files import read_checkpoint_file
 from drnet.models.features import FeatureListNet
@@ -62,13 +63,13 @@ def create_model(name: str, *, pretrained: bool | str | os.PathLike | None = Non
     model.create_args = (name, dict(kwargs))  # what with_output_stride rebuilds from
     if features_only:
         if not isinstance(model, Backbone):
-            raise ValueError(f"features_only=True needs a backbone; {name} is a "
-                             f"{type(model).__name__}")
+            raise DrnetValueError(f"features_only=True needs a backbone; {name} is a "
+                                  f"{type(model).__name__}")
         features = FeatureListNet(model, out_indices)
         features.preprocessing = model.preprocessing
         return features
     if out_indices is not None:
-        raise ValueError("out_indices selects feature maps and needs features_only=True")
+        raise DrnetValueError("out_indices selects feature maps and needs features_only=True")
     return model
 
 
@@ -98,8 +99,8 @@ def with_output_stride(model: nn.Module, output_stride: int) -> nn.Module:
     mode and ``preprocessing``."""
     args = getattr(model, "create_args", None)
     if args is None:
-        raise ValueError(f"with_output_stride needs a model built by drnet.create_model, got a "
-                         f"{type(model).__name__}")
+        raise DrnetValueError("with_output_stride needs a model built by drnet.create_model, got "
+                              f"a {type(model).__name__}")
     name, kwargs = args
     current = getattr(model, "output_stride", None)
     if output_stride == current:
@@ -108,26 +109,26 @@ def with_output_stride(model: nn.Module, output_stride: int) -> nn.Module:
     if not isinstance(backbone, ResNet) or kwargs.get("dilations") is not None:
         what = ("per-stage dilations" if isinstance(backbone, ResNet)
                 else f"a {type(backbone).__name__} backbone")
-        raise ValueError(
-            f"{name} with {what} is another network at output stride {output_stride}, not the "
-            f"same function sampled more or less densely: with_output_stride (and "
-            f"eval_output_stride) applies to ResNet backbones with the à trous schedule")
+        raise DrnetValueError(f"{name} with {what} is another network at output stride "
+                              f"{output_stride}, not the same function sampled more or less "
+                              "densely: with_output_stride (and eval_output_stride) applies to "
+                              "ResNet backbones with the à trous schedule")
     kwargs = {**kwargs, "output_stride": output_stride}
     if "pretrained_backbone" in kwargs:
         kwargs["pretrained_backbone"] = None  # the weights come from ``model``
     if kwargs.get("aspp_rates") is not None and current:
         rates = [r * current / output_stride for r in kwargs["aspp_rates"]]
         if any(r != int(r) or r < 1 for r in rates):
-            raise ValueError(f"aspp_rates {list(kwargs['aspp_rates'])} at output stride "
-                             f"{current} have no exact equivalent at {output_stride}")
+            raise DrnetValueError(f"aspp_rates {list(kwargs['aspp_rates'])} at output stride "
+                                  f"{current} have no exact equivalent at {output_stride}")
         kwargs["aspp_rates"] = [int(r) for r in rates]
     rebuilt = create_model(name, **kwargs)
     derived = set(checkpoint_layout(rebuilt).derived)  # rebuilt for the new stride
     state = {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in derived}
     result = rebuilt.load_state_dict(state, strict=False, assign=True)
     if set(result.missing_keys) - derived or result.unexpected_keys:
-        raise ValueError(f"{name} at output stride {output_stride} does not have the same "
-                         f"parameters: {result}")
+        raise DrnetValueError(f"{name} at output stride {output_stride} does not have the same "
+                              f"parameters: {result}")
     first = next(model.parameters(), None)
     if first is not None:  # the derived buffers were built on the CPU
         rebuilt.to(first.device)
@@ -143,5 +144,5 @@ def _check_arguments(name: str, builder: Any, kwargs: dict[str, Any]) -> None:
     valid = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
-        raise TypeError(f"{name} got unexpected argument(s) {unknown}; valid: "
-                        f"{['pretrained', 'features_only', 'out_indices', *valid]}")
+        raise DrnetTypeError(f"{name} got unexpected argument(s) {unknown}; valid: "
+                             f"{['pretrained', 'features_only', 'out_indices', *valid]}")

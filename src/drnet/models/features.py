@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.models.base import Backbone, FeatureInfo, check_input, run_trunk
 from drnet.models.layout import CheckpointLayout
 
@@ -18,13 +19,11 @@ def resolve_out_indices(feature_info: Sequence[FeatureInfo], out_indices: Sequen
         return tuple(range(n))
     indices = tuple(out_indices)
     if not indices or any(not isinstance(i, int) or not -n <= i < n for i in indices):
-        raise ValueError(
-            f"out_indices for {model_name} must be non-empty ints in [-{n}, {n}) indexing "
-            f"{[f.module for f in feature_info]}, got {indices}"
-        )
+        raise DrnetValueError(f"out_indices for {model_name} must be non-empty ints in [-{n}, {n}) "
+                              f"indexing {[f.module for f in feature_info]}, got {indices}")
     normalised = tuple(i % n for i in indices)
     if len(set(normalised)) != len(normalised) or list(normalised) != sorted(normalised):
-        raise ValueError(f"out_indices must be increasing without repeats, got {indices}")
+        raise DrnetValueError(f"out_indices must be increasing without repeats, got {indices}")
     return normalised
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.layers import NormLayer, conv3x3, get_norm_layer
 
 # DeepLabv3 (Chen et al. 2017, §3.3): rates (6, 12, 18) at output stride 16, doubled at 8.
@@ -22,8 +23,8 @@ _ASPP_RATES = {8: (12, 24, 36), 16: (6, 12, 18), 32: (3, 6, 9)}
 def aspp_rates(output_stride: int) -> tuple[int, int, int]:
     """The ASPP rates that keep the same field of view at ``output_stride``."""
     if output_stride not in _ASPP_RATES:
-        raise ValueError(f"no default ASPP rates for output_stride {output_stride}; "
-                         f"expected one of {tuple(_ASPP_RATES)} or explicit aspp_rates")
+        raise DrnetValueError(f"no default ASPP rates for output_stride {output_stride}; expected "
+                              f"one of {tuple(_ASPP_RATES)} or explicit aspp_rates")
     return _ASPP_RATES[output_stride]
 
 
@@ -94,7 +95,7 @@ class ASPP(nn.Module):
         norm = get_norm_layer(norm_layer)
         self.rates = tuple(rates)
         if not self.rates or any(not isinstance(r, int) or r < 1 for r in self.rates):
-            raise ValueError(f"aspp_rates must be positive ints, got {rates}")
+            raise DrnetValueError(f"aspp_rates must be positive ints, got {rates}")
         branches = [_ConvNormAct(in_chs, out_chs, 1, 1, norm)]
         branches += [_ConvNormAct(in_chs, out_chs, 3, r, norm) for r in self.rates]
         branches.append(_ImagePooling(in_chs, out_chs, norm))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from drnet.errors import DrnetValueError
+
 VALID_OUTPUT_STRIDES = (8, 16, 32)
 
 
@@ -50,29 +52,23 @@ def plan_stages(
     stage's per-block rates and must have ``last_stage_blocks`` entries.
     """
     if output_stride not in VALID_OUTPUT_STRIDES:
-        raise ValueError(
-            f"output_stride must be one of {VALID_OUTPUT_STRIDES} for {model_name}, "
-            f"got {output_stride}"
-        )
+        raise DrnetValueError(f"output_stride must be one of {VALID_OUTPUT_STRIDES} for "
+                              f"{model_name}, got {output_stride}")
     if dilations is not None:
         dilations = tuple(dilations)
         if len(dilations) != len(strides) or any(
             not isinstance(d, int) or d < 1 for d in dilations
         ):
-            raise ValueError(
-                f"dilations must be {len(strides)} ints >= 1 (one per stage) for {model_name}, "
-                f"got {dilations}"
-            )
+            raise DrnetValueError(f"dilations must be {len(strides)} ints >= 1 (one per stage) for "
+                                  f"{model_name}, got {dilations}")
     unit_rates: tuple[int, ...] = ()
     if multi_grid is not None:
         unit_rates = tuple(multi_grid)
         if any(not isinstance(r, int) or r < 1 for r in unit_rates) or (
             last_stage_blocks is not None and len(unit_rates) != last_stage_blocks
         ):
-            raise ValueError(
-                f"multi_grid must be {last_stage_blocks} ints >= 1 (one per block of the last "
-                f"stage) for {model_name}, got {unit_rates}"
-            )
+            raise DrnetValueError(f"multi_grid must be {last_stage_blocks} ints >= 1 (one per "
+                                  f"block of the last stage) for {model_name}, got {unit_rates}")
 
     plans = []
     reduction, dilation = stem_stride, 1
@@ -88,8 +84,6 @@ def plan_stages(
         last = i == len(strides) - 1
         plans.append(StagePlan(stride, dilation, previous, unit_rates if last else ()))
     if reduction != output_stride:
-        raise ValueError(
-            f"{model_name} cannot reach output_stride {output_stride}: its stages stride to "
-            f"{reduction} at most"
-        )
+        raise DrnetValueError(f"{model_name} cannot reach output_stride {output_stride}: its "
+                              f"stages stride to {reduction} at most")
     return tuple(plans)

@@ -20,6 +20,8 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from drnet.errors import DrnetTypeError, DrnetValueError
+
 Stats = tuple[float, float, float]
 Colour = tuple[int, int, int]
 
@@ -58,8 +60,8 @@ class Preprocessing:
         mean = tuple(float(m) for m in self.mean)
         std = tuple(float(s) for s in self.std)
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError(f"preprocessing needs 3 means and 3 stds > 0, got {mean}, {std}"
-                             f"{f' ({self.source})' if self.source else ''}")
+            raise DrnetValueError(f"preprocessing needs 3 means and 3 stds > 0, got {mean}, "
+                                  f"{std}{f' ({self.source})' if self.source else ''}")
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
         if self.class_names is not None:
@@ -132,5 +134,5 @@ class UnitFloat(v2.Transform):
         if inpt.is_floating_point():
             return inpt.to(torch.float32)
         if inpt.dtype != torch.uint8:
-            raise TypeError(f"expected a uint8 or float image, got {inpt.dtype}")
+            raise DrnetTypeError(f"expected a uint8 or float image, got {inpt.dtype}")
         return tv_tensors.wrap(inpt.to(torch.float32).div(255), like=inpt)

@@ -20,6 +20,7 @@ from typing import Any
 
 from torchvision.models import ResNet50_Weights, get_model_weights
 
+from drnet.errors import DrnetValueError
 from drnet.models.preprocessing import (
     CITYSCAPES_CLASSES,
     CITYSCAPES_MEAN,
@@ -149,8 +150,8 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
     tags = [w.tag for w in known]
     if pretrained is True:
         if not known:
-            raise ValueError(f"no public checkpoint is known for {model}; pass "
-                             f"pretrained=PATH to load your own")
+            raise DrnetValueError(f"no public checkpoint is known for {model}; pass "
+                                  "pretrained=PATH to load your own")
         default = _DEFAULT_TAG.get(model, tags[0])
         return next(w for w in known if w.tag == default)
     text = os.fspath(pretrained)
@@ -158,10 +159,8 @@ def resolve_pretrained(model: str, pretrained: bool | str | os.PathLike | None
         return next(w for w in known if w.tag == text)
     if text.startswith(("http://", "https://", "hf-hub:")) or Path(text).is_file():
         return text
-    raise ValueError(
-        f"pretrained for {model} must be True, one of the tags {tags}, a URL, an hf-hub:owner/repo "
-        f"source or an existing checkpoint file; got {text!r}"
-    )
+    raise DrnetValueError(f"pretrained for {model} must be True, one of the tags {tags}, a URL, an "
+                          f"hf-hub:owner/repo source or an existing checkpoint file; got {text!r}")
 
 
 def record_for_file(file_name: str) -> PretrainedWeights | None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from drnet.errors import DrnetValueError
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -27,7 +29,7 @@ _REGISTRY: dict[str, ModelEntry] = {}
 def register_model(entry: ModelEntry) -> ModelEntry:
     """Add ``entry``; a second model under the same name is refused, never shadowed."""
     if entry.name in _REGISTRY:
-        raise ValueError(f"a model named {entry.name!r} is already registered")
+        raise DrnetValueError(f"a model named {entry.name!r} is already registered")
     _REGISTRY[entry.name] = entry
     return entry
 
@@ -39,7 +41,7 @@ def get_entry(name: str) -> ModelEntry:
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
         hint = f"closest: {', '.join(close)}" if close else "see drnet.list_models()"
-        raise ValueError(f"unknown model {name!r}; {hint}") from None
+        raise DrnetValueError(f"unknown model {name!r}; {hint}") from None
 
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:

@@ -13,6 +13,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.layers import BasicBlock, Bottleneck, NormLayer, get_norm_layer, make_downsample
 from drnet.models.base import (
     Backbone,
@@ -100,11 +101,10 @@ def build_resnet(spec: ResNetSpec, *, num_classes: int = 1000, in_chans: int = 3
     output_stride = spec.default_output_stride if output_stride is None else output_stride
     if spec.fixed_plan is not None:
         if output_stride != spec.default_output_stride or dilations or multi_grid:
-            raise ValueError(
-                f"{spec.name} is defined at output_stride {spec.default_output_stride} with fixed "
-                f"dilations; got output_stride={output_stride}, dilations={dilations}, "
-                f"multi_grid={multi_grid}; build a resnet to choose them."
-            )
+            raise DrnetValueError(f"{spec.name} is defined at output_stride "
+                                  f"{spec.default_output_stride} with fixed dilations; got "
+                                  f"output_stride={output_stride}, dilations={dilations}, "
+                                  f"multi_grid={multi_grid}; build a resnet to choose them.")
         plans = spec.fixed_plan
     else:
         plans = plan_stages(STAGE_STRIDES, stem_stride=STEM_STRIDE, output_stride=output_stride,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.layers import BilinearUpsample, NormLayer, TransposedBilinearUpsample
 from drnet.models.base import Backbone, check_input, check_num_classes, run_trunk
 from drnet.models.heads import DeepLabV3Head, DRNHead, FCNHead, aspp_rates
@@ -41,7 +42,7 @@ class SegmentationModel(nn.Module):
                  upsample: Upsample = "bilinear", aux_head: nn.Module | None = None) -> None:
         super().__init__()
         if upsample not in ("bilinear", "transposed"):
-            raise ValueError(f"upsample must be 'bilinear' or 'transposed', got {upsample!r}")
+            raise DrnetValueError(f"upsample must be 'bilinear' or 'transposed', got {upsample!r}")
         self.num_classes = num_classes
         self.output_stride = backbone.output_stride
         self.backbone = backbone
@@ -129,9 +130,9 @@ def build_segmentation(head: HeadType, backbone_name: str, *, num_classes: int =
 
     check_num_classes(num_classes)
     if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1 for segmentation, got {num_classes}")
+        raise DrnetValueError(f"num_classes must be >= 1 for segmentation, got {num_classes}")
     if aspp_rates is not None and head != "deeplabv3":
-        raise ValueError(f"aspp_rates applies to deeplabv3 models only, not {head}")
+        raise DrnetValueError(f"aspp_rates applies to deeplabv3 models only, not {head}")
     backbone = create_model(backbone_name, num_classes=0, in_chans=in_chans,
                             output_stride=output_stride, norm_layer=norm_layer,
                             pretrained=pretrained_backbone, **backbone_kwargs)

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from drnet.atomic_files import atomic_write
+from drnet.errors import DrnetValueError
 from drnet.models.checkpoint_files import CheckpointError
 from drnet.models.pretrained import PretrainedWeights
 
@@ -255,8 +256,8 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None, str | None]:
     """``hf-hub:owner/repo[@revision][/path/file.ext]`` -> (repo id, file or None, revision)."""
     parts = spec.removeprefix(HF_HUB_PREFIX).split("/")
     if len(parts) < 2 or not parts[0] or not parts[1] or not all(parts[2:]):
-        raise ValueError(f"an hf-hub source must look like hf-hub:owner/repo[@revision]"
-                         f"[/file.safetensors], got {spec!r}")
+        raise DrnetValueError("an hf-hub source must look like "
+                              f"hf-hub:owner/repo[@revision][/file.safetensors], got {spec!r}")
     name, _, revision = parts[1].partition("@")
     return f"{parts[0]}/{name}", "/".join(parts[2:]) or None, revision or None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from drnet.errors import DrnetValueError
 from drnet.models import sources
 from drnet.models.checkpoint_files import CheckpointError
 from drnet.models.pretrained import PretrainedWeights, record_for_file
@@ -46,8 +47,8 @@ def verify_checkpoint(path: str | os.PathLike, *, record: PretrainedWeights | No
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
     record = record or (None if arch else record_for_file(path.name))
     if record is None and arch is None:
-        raise ValueError(f"cannot tell which architecture {path} holds: its name matches no "
-                         f"known checkpoint; pass --arch NAME (and --num-classes N)")
+        raise DrnetValueError(f"cannot tell which architecture {path} holds: its name matches no "
+                              "known checkpoint; pass --arch NAME (and --num-classes N)")
     expected = sources.expected_sha256(record, weights_dir) if record else None
     digest, hash_check = sources.check_sha256(path, expected)
 

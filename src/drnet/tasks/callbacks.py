@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from drnet.data.bad_samples import TooManyBadSamplesError
+from drnet.errors import DrnetValueError
 
 
 class PlainProgress(Callback):
@@ -257,7 +258,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     def __init__(self, dirpath: str | None = None, every_n_train_steps: int = 100) -> None:
         if every_n_train_steps < 1:
-            raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
+            raise DrnetValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
         super().__init__(dirpath=dirpath, save_top_k=0, save_last=True,
                          every_n_train_steps=every_n_train_steps, save_on_train_epoch_end=True)
 

@@ -17,6 +17,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from drnet.atomic_files import atomic_write
+from drnet.errors import DrnetTypeError
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -31,8 +32,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
                         storage_options: Any | None = None) -> None:
         if storage_options is not None:
-            raise TypeError(f"{type(self).__name__} takes no storage_options, got "
-                            f"{storage_options!r}")
+            raise DrnetTypeError(f"{type(self).__name__} takes no storage_options, got "
+                                 f"{storage_options!r}")
         atomic_save(checkpoint, path)
 
     def load_checkpoint(self, path: str | os.PathLike, map_location: Any | None = None,

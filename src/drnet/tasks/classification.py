@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from drnet.errors import DrnetValueError
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
@@ -90,8 +91,8 @@ class ClassificationTask(RecordsPreprocessing, TaskBase):
         self.save_hyperparameters()
         self.model = create_model(model, pretrained=pretrained, **self.model_args(self.hparams))
         if not isinstance(self.model, Backbone) or num_classes < 1:
-            raise ValueError(f"model must be a classification backbone with num_classes >= 1, "
-                             f"got {model!r} with num_classes={num_classes}")
+            raise DrnetValueError("model must be a classification backbone with num_classes >= 1, "
+                                  f"got {model!r} with num_classes={num_classes}")
         prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
         self.predictor = Predictor(fast_predict, predict_dtype, engine or "auto")
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from drnet.analysis import Axis, effective_receptive_field, receptive_field
+from drnet.errors import DrnetValueError
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def far_pixel(tag_distance: np.ndarray) -> tuple[int, tuple[int, int]]:
     """(sample, (row, col)) of a band pixel as far from its tag as the shown samples have:
     the middle one of the pixels at the largest distance, so it sits inside the band."""
     if tag_distance.ndim != 3 or tag_distance.max() < 1:
-        raise ValueError("need (K, H, W) tag distances with at least one band pixel off its tag")
+        raise DrnetValueError("need (K, H, W) tag distances with at least one band pixel off its "
+                              "tag")
     sample = int(np.argmax(tag_distance.reshape(len(tag_distance), -1).max(1)))
     rows, cols = np.nonzero(tag_distance[sample] == tag_distance[sample].max())
     middle = len(rows) // 2

@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor, nn
 from torchmetrics.detection import MeanAveragePrecision
 
+from drnet.errors import DrnetValueError
 from drnet.models import create_model, get_entry
 from drnet.tasks.base import Batch, Stage, TaskBase
 from drnet.tasks.optim import OptimizerName, Schedule
@@ -93,11 +94,12 @@ class DetectionTask(TaskBase):
         super().__init__()
         self.save_hyperparameters()
         if get_entry(model).family != "detection":
-            raise ValueError(f"model must be a detection model (fasterrcnn_*, retinanet_*, "
-                             f"fcos_*; see drnet models --family detection), got {model!r}")
+            raise DrnetValueError("model must be a detection model (fasterrcnn_*, retinanet_*, "
+                                  f"fcos_*; see drnet models --family detection), got {model!r}")
         clash = {"min_size", "max_size", "pretrained_backbone"} & set(model_kwargs or {})
         if clash:
-            raise ValueError(f"set {sorted(clash)} as DetectionTask arguments, not in model_kwargs")
+            raise DrnetValueError(f"set {sorted(clash)} as DetectionTask arguments, not in "
+                                  "model_kwargs")
         kwargs = self.model_args(self.hparams)
         if pretrained_backbone is not None:
             kwargs["pretrained_backbone"] = pretrained_backbone
@@ -105,8 +107,8 @@ class DetectionTask(TaskBase):
         self.class_names = list(class_names or ["background",
                                                 *(str(i) for i in range(1, num_classes))])
         if len(self.class_names) != num_classes:
-            raise ValueError(f"class_names needs {num_classes} names (background included), "
-                             f"got {len(self.class_names)}")
+            raise DrnetValueError(f"class_names needs {num_classes} names (background included), "
+                                  f"got {len(self.class_names)}")
         self.val_map = mean_average_precision(map_backend)
         self.test_map = mean_average_precision(map_backend)
 

@@ -12,6 +12,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError, NonFiniteLossError
+
 Schedule = Literal["poly", "cosine", "constant", "onecycle"]
 OptimizerName = Literal["sgd", "adamw"]
 SGD_MOMENTUM = 0.9  # the tasks' default; AdamW refuses another value (it has no such option)
@@ -21,8 +23,8 @@ def lr_factor(schedule: Schedule, total_steps: int, warmup_iters: int = 0,
               warmup_ratio: float = 0.1, power: float = 0.9) -> Callable[[int], float]:
     """Multiplier of the base learning rate at optimiser step ``t`` (0-based)."""
     if schedule not in ("poly", "cosine", "constant"):
-        raise ValueError(f"schedule must be 'poly', 'cosine', 'constant' or 'onecycle', "
-                         f"got {schedule!r}")
+        raise DrnetValueError("schedule must be 'poly', 'cosine', 'constant' or 'onecycle', got "
+                              f"{schedule!r}")
     total = max(int(total_steps), 1)
 
     def factor(step: int) -> float:
@@ -57,9 +59,9 @@ def check_finite(loss: Tensor, step: int, detail: str | Callable[[], str] = "") 
     for the device."""
     if not torch.isfinite(loss):
         detail = detail() if callable(detail) else detail
-        raise FloatingPointError(
-            f"training loss is {loss.item()} at global step {step}{detail}; lower the learning "
-            f"rate, raise warmup_iters or check the data; the last good checkpoint is kept")
+        raise NonFiniteLossError(f"training loss is {loss.item()} at global step {step}{detail}; "
+                                 "lower the learning rate, raise warmup_iters or check the data; "
+                                 "the last good checkpoint is kept")
 
 
 def optimizer_with_schedule(groups: list[dict], *, optimizer: OptimizerName = "sgd",
@@ -79,11 +81,11 @@ def optimizer_with_schedule(groups: list[dict], *, optimizer: OptimizerName = "s
             nesterov=nesterov)
     elif optimizer == "adamw":
         if nesterov or momentum != SGD_MOMENTUM:
-            raise ValueError(f"momentum={momentum}/nesterov={nesterov} are SGD's options; "
-                             f"optimizer='adamw' has none (leave them at their defaults)")
+            raise DrnetValueError(f"momentum={momentum}/nesterov={nesterov} are SGD's options; "
+                                  "optimizer='adamw' has none (leave them at their defaults)")
         opt = torch.optim.AdamW(groups, lr=groups[0]["lr"], weight_decay=weight_decay)
     else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+        raise DrnetValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
     total = max(int(total_steps), 1)
     if schedule == "onecycle":
         scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(

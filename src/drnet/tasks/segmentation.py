@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drnet.errors import DrnetValueError
 from drnet.fast import prepare_for_training
 from drnet.fast.checkpointing import Checkpointing
 from drnet.fast.engines import Engine
@@ -128,20 +129,21 @@ class SegmentationTask(RecordsPreprocessing, TaskBase):
             kwargs["pretrained_backbone"] = pretrained_backbone
         self.model = create_model(model, pretrained=pretrained, **kwargs)
         if not isinstance(self.model, SegmentationModel):
-            raise ValueError(f"model must be a segmentation model (drnseg_*, deeplabv3_*, fcn_*), "
-                             f"got {model!r}")
+            raise DrnetValueError("model must be a segmentation model (drnseg_*, deeplabv3_*, "
+                                  f"fcn_*), got {model!r}")
         prepare_for_training(self.model, channels_last=channels_last, checkpointing=checkpointing)
         self.predictor = Predictor(fast_predict, predict_dtype, engine or "auto")
         # Validation and test run the PyTorch model unless an engine is asked for.
         self.eval_engine = Predictor(engine not in (None, "torch"), None, engine or "torch")
         if class_weights is not None and len(class_weights) != num_classes:
-            raise ValueError(f"class_weights needs {num_classes} values (num_classes), "
-                             f"got {len(class_weights)}")
+            raise DrnetValueError(f"class_weights needs {num_classes} values (num_classes), got "
+                                  f"{len(class_weights)}")
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
         self.register_buffer("class_weight", weight, persistent=False)
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         if len(self.class_names) != num_classes:
-            raise ValueError(f"class_names needs {num_classes} names, got {len(self.class_names)}")
+            raise DrnetValueError(f"class_names needs {num_classes} names, got "
+                                  f"{len(self.class_names)}")
         self.inference = InferenceConfig(val_mode, tuple(val_crop_size), tuple(val_stride),
                                          tuple(val_scales), val_flip, val_window_batch)
         self.evaluator = Evaluator(self.model, eval_output_stride)

@@ -13,6 +13,7 @@ from torchvision.datasets import CIFAR10, ImageFolder
 
 from drnet.data.bad_samples import SkipsBadSamples
 from drnet.data.images import read_image, require_dir
+from drnet.errors import DrnetValueError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -44,8 +45,8 @@ def imagefolder_classes(root: str | Path, split: str = "train") -> list[str]:
     folder = require_dir(Path(root) / split, f"ImageFolder {split} split")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
-        raise ValueError(f"ImageFolder {split} split {folder} holds no class folders "
-                         "(expected split/<class>/<image>)")
+        raise DrnetValueError(f"ImageFolder {split} split {folder} holds no class folders "
+                              "(expected split/<class>/<image>)")
     return classes
 
 
@@ -56,9 +57,9 @@ def imagefolder_dataset(root: str | Path, split: str, classes: Sequence[str],
     folder = Path(root) / split
     found = imagefolder_classes(root, split)
     if found != list(classes):
-        raise ValueError(f"ImageFolder {folder} has classes {sorted(set(found) ^ set(classes))} "
-                         "that the training split lacks, or lacks some of its classes: both "
-                         "must hold the same class folders")
+        raise DrnetValueError(f"ImageFolder {folder} has classes "
+                              f"{sorted(set(found) ^ set(classes))} that the training split lacks, "
+                              "or lacks some of its classes: both must hold the same class folders")
     return DictSamples(ImageFolder(str(folder), transform=transform, loader=read_image),
                        name=f"ImageFolder {folder}")
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from drnet.data.segmentation.synthetic import SPLITS
+from drnet.errors import DrnetValueError
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
@@ -30,10 +31,10 @@ class GratingClassification(Dataset):
                  seed: int = 0, split: str = "train",
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         if num_samples < 1 or num_classes < 2 or image_size < 8:
-            raise ValueError("need num_samples >= 1, num_classes >= 2 and image_size >= 8, got "
-                             f"{num_samples}, {num_classes}, {image_size}")
+            raise DrnetValueError("need num_samples >= 1, num_classes >= 2 and image_size >= 8, "
+                                  f"got {num_samples}, {num_classes}, {image_size}")
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise DrnetValueError(f"split must be one of {SPLITS}, got {split!r}")
         self.num_samples, self.num_classes, self.image_size = num_samples, num_classes, image_size
         self.seed, self.split, self.transform = seed, split, transform
         self.class_names = [f"{round(k * 180 / num_classes)} deg" for k in range(num_classes)]

@@ -24,6 +24,7 @@ from torchvision.transforms.v2 import functional as F
 from drnet.data.detection.samples import finish_detection_sample, to_detection_sample
 from drnet.data.images import read_image, require_files
 from drnet.data.transforms import Transform
+from drnet.errors import DrnetValueError
 
 
 @dataclass(frozen=True)
@@ -60,27 +61,27 @@ def read_annotations(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"COCO annotation file {path} is not valid JSON: {err}") from None
+        raise DrnetValueError(f"COCO annotation file {path} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"COCO annotation file {path} must hold a JSON object, got "
-                         f"{type(data).__name__}")
+        raise DrnetValueError(f"COCO annotation file {path} must hold a JSON object, got "
+                              f"{type(data).__name__}")
     required = {"images": ("id", "file_name"), "annotations": ("image_id", "category_id", "bbox"),
                 "categories": ("id", "name")}
     for key, fields in required.items():
         items = data.get(key)
         if not isinstance(items, list):
-            raise ValueError(f"COCO annotation file {path} needs a list {key!r}, got "
-                             f"{type(items).__name__ if key in data else 'nothing'}")
+            raise DrnetValueError(f"COCO annotation file {path} needs a list {key!r}, got "
+                                  f"{type(items).__name__ if key in data else 'nothing'}")
         for i, item in enumerate(items):
             missing = [f for f in fields if not isinstance(item, dict) or f not in item]
             if missing:
-                raise ValueError(f"COCO annotation file {path}: {key}[{i}] lacks {missing}")
+                raise DrnetValueError(f"COCO annotation file {path}: {key}[{i}] lacks {missing}")
     for i, ann in enumerate(data["annotations"]):
         bbox = ann["bbox"]
         if (not isinstance(bbox, list) or len(bbox) != 4
                 or not all(isinstance(v, int | float) for v in bbox)):
-            raise ValueError(f"COCO annotation file {path}: annotations[{i}].bbox must be "
-                             f"[x, y, width, height], got {bbox!r}")
+            raise DrnetValueError(f"COCO annotation file {path}: annotations[{i}].bbox must be [x, "
+                                  f"y, width, height], got {bbox!r}")
     return data
 
 
@@ -98,11 +99,11 @@ def index_images(data: dict[str, Any], path: str | Path) -> list[CocoImage]:
     for i, ann in enumerate(data["annotations"]):
         image_id, category = int(ann["image_id"]), int(ann["category_id"])
         if image_id not in images:
-            raise ValueError(f"COCO annotation file {path}: annotations[{i}] refers to image "
-                             f"id {image_id}, which is not in 'images'")
+            raise DrnetValueError(f"COCO annotation file {path}: annotations[{i}] refers to image "
+                                  f"id {image_id}, which is not in 'images'")
         if category not in known:
-            raise ValueError(f"COCO annotation file {path}: annotations[{i}] has category id "
-                             f"{category}, which is not in 'categories'")
+            raise DrnetValueError(f"COCO annotation file {path}: annotations[{i}] has category id "
+                                  f"{category}, which is not in 'categories'")
         if not ann.get("iscrowd", 0):
             x, y, w, h = (float(v) for v in ann["bbox"])
             per_image[image_id].append(([x, y, x + w, y + h], category))
@@ -136,9 +137,9 @@ class COCODetection(Dataset):
         own = [c for c, _ in categories(data)]
         self.category_ids = list(own if category_ids is None else category_ids)
         if set(own) - set(self.category_ids):
-            raise ValueError(f"COCO annotation file {self.annotation_file} has categories "
-                             f"{sorted(set(own) - set(self.category_ids))} that the training "
-                             f"split does not have")
+            raise DrnetValueError(f"COCO annotation file {self.annotation_file} has categories "
+                                  f"{sorted(set(own) - set(self.category_ids))} that the training "
+                                  "split does not have")
         self.labels = {c: k + 1 for k, c in enumerate(self.category_ids)}
         self.images = index_images(data, self.annotation_file)
         require_files([self.folder / img.file_name for img in self.images],

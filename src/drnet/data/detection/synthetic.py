@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from drnet.data.detection.samples import finish_detection_sample, to_detection_sample
 from drnet.data.transforms import Transform
+from drnet.errors import DrnetValueError
 
 CLASS_NAMES: list[str] = ["background", "square", "disc", "triangle"]
 SPLITS = ("train", "val", "test")
@@ -44,17 +45,17 @@ class ShapesDetectionDataset(Dataset):
                  num_objects: tuple[int, int] = (3, 8),
                  transforms: Transform | None = None) -> None:
         if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+            raise DrnetValueError(f"num_samples must be >= 1, got {num_samples}")
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise DrnetValueError(f"split must be one of {SPLITS}, got {split!r}")
         low, high = object_size
         if not 3 <= low <= high <= image_size - 2 * MARGIN:
-            raise ValueError(f"object_size must be (low, high) with 3 <= low <= high <= "
-                             f"image_size - {2 * MARGIN} = {image_size - 2 * MARGIN}, "
-                             f"got {tuple(object_size)}")
+            raise DrnetValueError("object_size must be (low, high) with 3 <= low <= high <= "
+                                  f"image_size - {2 * MARGIN} = {image_size - 2 * MARGIN}, got "
+                                  f"{tuple(object_size)}")
         if not 1 <= num_objects[0] <= num_objects[1]:
-            raise ValueError(f"num_objects must be (low, high) with 1 <= low <= high, "
-                             f"got {tuple(num_objects)}")
+            raise DrnetValueError("num_objects must be (low, high) with 1 <= low <= high, got "
+                                  f"{tuple(num_objects)}")
         self.num_samples, self.image_size, self.seed, self.split = (
             num_samples, image_size, seed, split)
         self.object_size, self.num_objects = (low, high), tuple(num_objects)

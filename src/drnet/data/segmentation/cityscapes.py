@@ -17,6 +17,7 @@ from torchvision.datasets import Cityscapes
 from drnet.data.images import require_dir
 from drnet.data.segmentation.files import INVALID, SegmentationFiles
 from drnet.data.transforms import Transform
+from drnet.errors import DrnetValueError
 
 SPLITS = ("train", "val", "test")
 
@@ -35,7 +36,7 @@ def cityscapes_dataset(root: str | Path, split: str = "train", *,
                        ignore_index: int = 255) -> SegmentationFiles:
     """The fine-annotation ``split`` of the Cityscapes folder ``root``."""
     if split not in SPLITS:
-        raise ValueError(f"Cityscapes split must be one of {SPLITS}, got {split!r}")
+        raise DrnetValueError(f"Cityscapes split must be one of {SPLITS}, got {split!r}")
     root = require_dir(Path(root), "Cityscapes root")
     require_dir(root / "leftImg8bit" / split, f"Cityscapes {split} images")
     require_dir(root / "gtFine" / split, f"Cityscapes {split} labels")

@@ -26,6 +26,7 @@ from drnet.data.segmentation.files import collate_segmentation
 from drnet.data.segmentation.folder import folder_dataset
 from drnet.data.segmentation.voc import VOC_CLASSES, VOC_PALETTE, voc_colormap, voc_dataset
 from drnet.data.transforms import segmentation_eval_transforms, segmentation_train_transforms
+from drnet.errors import DrnetValueError
 from drnet.models.preprocessing import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
 
@@ -92,8 +93,8 @@ class SegmentationDataModule(DataModuleBase):
         ``None`` in ``hparams``: Lightning checks them against the task's (linked by the CLI)
         when it merges hyperparameters for the loggers."""
         if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"class_names has {len(class_names)} names for {num_classes} "
-                             "classes")
+            raise DrnetValueError(f"class_names has {len(class_names)} names for {num_classes} "
+                                  "classes")
         self.num_classes, self.palette = num_classes, voc_colormap(num_classes)
         self.class_names = (list(class_names) if class_names is not None
                             else [f"class_{i}" for i in range(num_classes)])

@@ -12,6 +12,7 @@ from pathlib import Path
 from drnet.data.images import require_dir
 from drnet.data.segmentation.files import SegmentationFiles, identity_label_map
 from drnet.data.transforms import Transform
+from drnet.errors import DrnetValueError
 
 
 def read_info(root: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -23,15 +24,15 @@ def read_info(root: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
     try:
         info = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+        raise DrnetValueError(f"{path} is not valid JSON: {err}") from None
     stats = []
     for key in ("mean", "std"):
         value = info.get(key) if isinstance(info, dict) else None
         if (not isinstance(value, list) or len(value) != 3
                 or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in value)
                 or (key == "std" and min(value) <= 0)):
-            raise ValueError(f"{path}: {key!r} must be a list of 3 numbers in [0, 1]"
-                             f"{' (> 0)' if key == 'std' else ''}, got {value!r}")
+            raise DrnetValueError(f"{path}: {key!r} must be a list of 3 numbers in [0, "
+                                  f"1]{' (> 0)' if key == 'std' else ''}, got {value!r}")
         stats.append(tuple(float(v) for v in value))
     return stats[0], stats[1]
 
@@ -52,8 +53,8 @@ def drn_list_dataset(root: str | Path, split: str = "train", *, num_classes: int
     label_file = root / f"{split}_labels.txt"
     masks = read_list(label_file) if label_file.is_file() else None
     if masks is not None and len(masks) != len(images):
-        raise ValueError(f"{label_file} has {len(masks)} lines but {split}_images.txt has "
-                         f"{len(images)}: line i of each must name the same sample")
+        raise DrnetValueError(f"{label_file} has {len(masks)} lines but {split}_images.txt has "
+                              f"{len(images)}: line i of each must name the same sample")
     return SegmentationFiles([root / p for p in images],
                              None if masks is None else [root / p for p in masks],
                              label_map=identity_label_map(num_classes, ignore_index),

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, default_collate
 from drnet.data.bad_samples import BadSampleError, SkipsBadSamples
 from drnet.data.images import read_image, require_files
 from drnet.data.transforms import Transform, finish_sample, to_segmentation_sample
+from drnet.errors import DrnetValueError
 
 INVALID = -1  # label-map entry for a value that must not occur in a mask file
 _MASK_MODES = ("L", "P", "I", "I;16")
@@ -29,8 +30,8 @@ def identity_label_map(num_classes: int, ignore_index: int = 255,
     """Label map for files that already hold train ids: ``0..num_classes-1`` stay, the file's
     ignore value becomes ``ignore_index``, anything else is invalid."""
     if not 1 <= num_classes < file_ignore:
-        raise ValueError(f"num_classes must be in [1, {file_ignore}) for 8-bit masks whose "
-                         f"ignore value is {file_ignore}, got {num_classes}")
+        raise DrnetValueError(f"num_classes must be in [1, {file_ignore}) for 8-bit masks whose "
+                              f"ignore value is {file_ignore}, got {num_classes}")
     label_map = np.full(256, INVALID, dtype=np.int64)
     label_map[:num_classes] = np.arange(num_classes)
     label_map[file_ignore] = ignore_index
@@ -72,9 +73,9 @@ class SegmentationFiles(SkipsBadSamples, Dataset):
         self.images = [Path(p) for p in images]
         self.masks = None if masks is None else [Path(p) for p in masks]
         if self.masks is not None and label_map is None:
-            raise ValueError(f"{name}: masks need a label_map to decode them")
+            raise DrnetValueError(f"{name}: masks need a label_map to decode them")
         if self.masks is not None and len(self.masks) != len(self.images):
-            raise ValueError(f"{name}: {len(self.images)} images but {len(self.masks)} masks")
+            raise DrnetValueError(f"{name}: {len(self.images)} images but {len(self.masks)} masks")
         require_files(self.images, f"{name} images")
         if self.masks is not None:
             require_files(self.masks, f"{name} masks")
@@ -113,7 +114,8 @@ def collate_segmentation(samples: list[dict[str, Any] | None]) -> dict[str, Any]
         return None
     sizes = {tuple(s["image"].shape[-2:]) for s in samples}
     if len(sizes) > 1:
-        raise ValueError(f"cannot batch images of different sizes {sorted(sizes)}: full images "
-                         "are not cropped, so use val_batch_size=1 (or equal-sized images)")
+        raise DrnetValueError(f"cannot batch images of different sizes {sorted(sizes)}: full "
+                              "images are not cropped, so use val_batch_size=1 (or equal-sized "
+                              "images)")
     return default_collate(samples)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from drnet.data.images import require_dir
 from drnet.data.segmentation.files import SegmentationFiles, identity_label_map
 from drnet.data.transforms import Transform
+from drnet.errors import DrnetValueError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -23,8 +24,8 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
     stems: dict[str, Path] = {}
     for path in files:
         if path.stem in stems:
-            raise ValueError(f"{folder}: two files share the stem {path.stem!r} "
-                             f"({stems[path.stem].name}, {path.name})")
+            raise DrnetValueError(f"{folder}: two files share the stem {path.stem!r} "
+                                  f"({stems[path.stem].name}, {path.name})")
         stems[path.stem] = path
     return stems
 

@@ -50,6 +50,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from drnet.data.transforms import Transform, finish_sample
+from drnet.errors import DrnetValueError
 
 CLASS_NAMES: list[str] = ["background", "red-tagged band", "green-tagged band",
                           "blue-tagged band", "line"]
@@ -96,13 +97,14 @@ class ContextSegmentationDataset(Dataset):
                  split: str = "train", *, num_bands: int = 1, tag_size: int = 6,
                  transforms: Transform | None = None) -> None:
         if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+            raise DrnetValueError(f"num_samples must be >= 1, got {num_samples}")
         if image_size < 48:
-            raise ValueError(f"image_size must be >= 48 (bands and their tags), got {image_size}")
+            raise DrnetValueError("image_size must be >= 48 (bands and their tags), got "
+                                  f"{image_size}")
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise DrnetValueError(f"split must be one of {SPLITS}, got {split!r}")
         if not 1 <= tag_size <= image_size // 8:
-            raise ValueError(f"tag_size must be in [1, {image_size // 8}], got {tag_size}")
+            raise DrnetValueError(f"tag_size must be in [1, {image_size // 8}], got {tag_size}")
         self.num_samples, self.image_size, self.seed, self.split = (
             num_samples, image_size, seed, split)
         self.tag_size = tag_size
@@ -111,8 +113,8 @@ class ContextSegmentationDataset(Dataset):
         self.band_thickness = (round(24 * scale), round(48 * scale))
         self.band_length = (round(96 * scale), image_size - 2)
         if num_bands < 1 or image_size // num_bands < self.band_thickness[1] + 4:
-            raise ValueError(f"num_bands must be >= 1 and leave each band a strip of at least "
-                             f"{self.band_thickness[1] + 4} px, got {num_bands}")
+            raise DrnetValueError("num_bands must be >= 1 and leave each band a strip of at least "
+                                  f"{self.band_thickness[1] + 4} px, got {num_bands}")
         self.num_bands = num_bands
         self._coords = np.arange(image_size)
 

@@ -16,6 +16,7 @@ from torchvision.datasets import VOCSegmentation
 from drnet.data.images import require_dir
 from drnet.data.segmentation.files import SegmentationFiles, identity_label_map
 from drnet.data.transforms import Transform
+from drnet.errors import DrnetValueError
 
 SPLITS = ("train", "val", "trainval")
 VOC_CLASSES: list[str] = [
@@ -43,7 +44,7 @@ def voc_dataset(root: str | Path, split: str = "train", *, transforms: Transform
                 ignore_index: int = 255) -> SegmentationFiles:
     """The VOC 2012 segmentation ``split``; ``root`` is the folder that holds ``VOCdevkit``."""
     if split not in SPLITS:
-        raise ValueError(f"VOC split must be one of {SPLITS}, got {split!r}")
+        raise DrnetValueError(f"VOC split must be one of {SPLITS}, got {split!r}")
     base = require_dir(Path(root), "VOC root") / "VOCdevkit" / "VOC2012"
     require_dir(base, "VOC 2012 (expected root/VOCdevkit/VOC2012)")
     list_file = base / "ImageSets" / "Segmentation" / f"{split}.txt"

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from drnet.errors import DrnetError
+from drnet.errors import DrnetError, DrnetValueError
 
 Engine = Literal["auto", "torch", "onnxruntime", "openvino"]
 ENGINES = ("auto", "torch", "onnxruntime", "openvino")
@@ -67,7 +67,7 @@ def choose_engine(engine: str, model: nn.Module, *, device: torch.device | str =
     where one applies (fp32 or int8 on a CPU, an image-tensor model, no torch-only option),
     else ``"torch"`` (int8 has no torch engine: then an error names the extra)."""
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        raise DrnetValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     torch_only = [name for name, used in (("compile", compile), ("space_to_batch", space_to_batch))
                   if used]
     device = torch.device(device)

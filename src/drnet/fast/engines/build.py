@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from drnet.errors import DrnetError
+from drnet.errors import DrnetError, DrnetValueError
 from drnet.fast.compare import relative_error
 from drnet.fast.engines.onnx_graph import OnnxGraph, export_graph, in_channels
 from drnet.fast.engines.runner import EngineRunner
@@ -37,7 +37,7 @@ def make_runner(engine: str, graph: OnnxGraph, *, dtype: torch.dtype | None = No
         precision = "bf16" if dtype == torch.bfloat16 else "f32"
         return OpenVinoRunner(graph, threads=threads, static_shapes=static_shapes,
                               precision=precision)
-    raise ValueError(f"engine must be 'onnxruntime' or 'openvino', got {engine!r}")
+    raise DrnetValueError(f"engine must be 'onnxruntime' or 'openvino', got {engine!r}")
 
 
 def build_runner(engine: str, model: nn.Module, *, dtype: torch.dtype | None = None,

@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
+from drnet.errors import DrnetValueError
 from drnet.fast.engines.runner import EngineRunner
 
 
@@ -25,7 +26,7 @@ class FastestOf:
 
     def __init__(self, runners: dict[str, EngineRunner], rounds: int = 2) -> None:
         if not runners:
-            raise ValueError("FastestOf needs at least one runner")
+            raise DrnetValueError("FastestOf needs at least one runner")
         self.runners = dict(runners)
         self.rounds = rounds
         self.chosen: str | None = None if len(runners) > 1 else next(iter(runners))

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from drnet.errors import DrnetValueError
 from drnet.fast.engines.onnx_graph import OnnxGraph
 
 Shape = tuple[int, ...]
@@ -28,7 +29,7 @@ class EngineRunner:
     def __init__(self, graph: OnnxGraph, *, threads: int | None = None,
                  static_shapes: int = 0) -> None:
         if static_shapes < 0:
-            raise ValueError(f"static_shapes must be >= 0, got {static_shapes}")
+            raise DrnetValueError(f"static_shapes must be >= 0, got {static_shapes}")
         self.graph = graph
         self.threads = threads or torch.get_num_threads()
         self.static_shapes = static_shapes
@@ -45,11 +46,11 @@ class EngineRunner:
     def _run(self, x: Tensor, static: bool) -> Tensor | list[Tensor]:
         if not isinstance(x, Tensor) or x.dim() != 4:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"engine {self.name!r} takes an image batch tensor (N, C, H, W), "
-                             f"got {got}")
+            raise DrnetValueError(f"engine {self.name!r} takes an image batch tensor (N, C, H, W), "
+                                  f"got {got}")
         if x.device.type != "cpu" or x.dtype != torch.float32:
-            raise ValueError(f"engine {self.name!r} takes float32 CPU tensors, got {x.dtype} "
-                             f"on {x.device}")
+            raise DrnetValueError(f"engine {self.name!r} takes float32 CPU tensors, got {x.dtype} "
+                                  f"on {x.device}")
         array = x.detach().contiguous().numpy()
         compiled = self.compiled_for(array.shape) if static else self._dynamic
         outputs = [torch.from_numpy(np.ascontiguousarray(a)) for a in self._infer(compiled, array)]

@@ -21,6 +21,7 @@ from torchvision.ops.feature_pyramid_network import (
     LastLevelP6P7,
 )
 
+from drnet.errors import DrnetValueError
 from drnet.models.base import FeatureInfo
 from drnet.models.features import FeatureListNet
 
@@ -59,8 +60,8 @@ def fpn_out_indices(feature_info: Sequence[FeatureInfo], min_stride: int) -> tup
         if info.reduction >= min_stride:
             last[info.reduction] = index
     if not last:
-        raise ValueError(f"no stage has a stride >= {min_stride} for an FPN; strides are "
-                         f"{[f.reduction for f in feature_info]}")
+        raise DrnetValueError(f"no stage has a stride >= {min_stride} for an FPN; strides are "
+                              f"{[f.reduction for f in feature_info]}")
     return tuple(last[s] for s in sorted(last))
 
 
@@ -75,10 +76,10 @@ class FPNBackbone(nn.Module):
                  extra: ExtraLevels = "pool") -> None:
         super().__init__()
         if extra not in ("pool", "p6p7"):
-            raise ValueError(f"extra must be 'pool' or 'p6p7', got {extra!r}")
+            raise DrnetValueError(f"extra must be 'pool' or 'p6p7', got {extra!r}")
         strides = [f.reduction for f in body.feature_info]
         if any(b != 2 * a for a, b in pairwise(strides)):
-            raise ValueError(f"FPN levels must double in stride, got {strides}")
+            raise DrnetValueError(f"FPN levels must double in stride, got {strides}")
         self.body = body
         self.fpn = FeaturePyramidNetwork(
             [f.num_chs for f in body.feature_info], out_channels,

@@ -17,6 +17,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign
 
+from drnet.errors import DrnetValueError
 from drnet.layers import NormLayer
 from drnet.models.detection.adapters import FPNBackbone, SingleMapBackbone, fpn_out_indices
 from drnet.models.factory import create_model
@@ -51,8 +52,8 @@ def anchor_sizes_for(detector: DetectorType, strides: Sequence[int],
     """
     if detector == "fcos":
         if anchor_sizes is not None:
-            raise ValueError("anchor_sizes does not apply to fcos: its one point per location "
-                             "is sized by the level's stride")
+            raise DrnetValueError("anchor_sizes does not apply to fcos: its one point per "
+                                  "location is sized by the level's stride")
         return tuple((float(s),) for s in strides)
     if single_map:
         sizes = tuple(anchor_sizes or SINGLE_MAP_ANCHOR_SIZES)
@@ -60,11 +61,11 @@ def anchor_sizes_for(detector: DetectorType, strides: Sequence[int],
     else:
         sizes = tuple(anchor_sizes or (FPN_ANCHOR_MULTIPLE[detector] * s for s in strides))
         if len(sizes) != len(strides):
-            raise ValueError(f"anchor_sizes for an FPN needs one size per level (strides "
-                             f"{tuple(strides)}), got {tuple(sizes)}")
+            raise DrnetValueError("anchor_sizes for an FPN needs one size per level (strides "
+                                  f"{tuple(strides)}), got {tuple(sizes)}")
         levels = tuple((float(s),) for s in sizes)
     if any(s <= 0 for level in levels for s in level):
-        raise ValueError(f"anchor_sizes must be > 0, got {tuple(sizes)}")
+        raise DrnetValueError(f"anchor_sizes must be > 0, got {tuple(sizes)}")
     if detector == "retinanet":  # truncated as torchvision's, so its checkpoints agree exactly
         levels = tuple(tuple(float(int(s * o)) for s in level for o in RETINANET_OCTAVES)
                        for level in levels)
@@ -96,15 +97,16 @@ def build_detector(detector: DetectorType, neck: Neck, backbone_name: str, *,
     (e.g. ``box_batch_size_per_image``, ``rpn_post_nms_top_n_train``).
     """
     if detector not in CLASSIFIER_NAMES:
-        raise ValueError(f"detector must be one of {sorted(CLASSIFIER_NAMES)}, got {detector!r}")
+        raise DrnetValueError(f"detector must be one of {sorted(CLASSIFIER_NAMES)}, got "
+                              f"{detector!r}")
     if neck not in ("single", "fpn"):
-        raise ValueError(f"neck must be 'single' or 'fpn', got {neck!r}")
+        raise DrnetValueError(f"neck must be 'single' or 'fpn', got {neck!r}")
     if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes counts the background (label 0) and must be an int >= 2, "
-                         f"got {num_classes!r}")
+        raise DrnetValueError("num_classes counts the background (label 0) and must be an int >= "
+                              f"2, got {num_classes!r}")
     if representation_size is not None and detector != "fasterrcnn":
-        raise ValueError(f"representation_size is Faster R-CNN's box-head width; {detector} "
-                         "has none")
+        raise DrnetValueError(f"representation_size is Faster R-CNN's box-head width; {detector} "
+                              "has none")
     if norm_layer is None and pretrained_backbone:
         norm_layer = "frozenbn"
     backbone = create_model(backbone_name, num_classes=0, output_stride=output_stride,
