@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _LAZY: dict[str, str] = {
     "CheckpointError": "drnet.models",
+    "DrnetError": "drnet.errors",
     "create_model": "drnet.models",
     "list_models": "drnet.models",
     "list_pretrained": "drnet.models",
@@ -24,10 +25,12 @@ _LAZY: dict[str, str] = {
     "optimize_for_inference": "drnet.fast",
     "enable_checkpointing": "drnet.fast",
 }
-__all__ = ["CheckpointError", "__version__", "create_model", "enable_checkpointing", "list_models",
-           "list_pretrained", "load_pretrained", "optimize_for_inference", "with_output_stride"]
+__all__ = ["CheckpointError", "DrnetError", "__version__", "create_model", "enable_checkpointing",
+           "list_models", "list_pretrained", "load_pretrained", "optimize_for_inference",
+           "with_output_stride"]
 
 if TYPE_CHECKING:
+    from drnet.errors import DrnetError
     from drnet.fast import enable_checkpointing, optimize_for_inference
     from drnet.models import (
         CheckpointError,
