@@ -43,7 +43,8 @@ class SkipsBadSamples:
     """Mixin for datasets of files: with ``skip_bad = True`` a :class:`BadSampleError` from
     ``_load`` becomes a warning (once per file), the sample is dropped (``None``, removed by the
     collate functions) and marked bad in shared memory (see the module docstring). Subclasses
-    call :meth:`_init_bad_counter` once their length is known, and set ``name``."""
+    implement ``_load`` and ``__len__``, call :meth:`_init_bad_counter` once their length is
+    known, and set ``name``; indexing goes through the guard here."""
 
     skip_bad: bool = False
     max_bad_fraction: float = 1.0
@@ -62,7 +63,7 @@ class SkipsBadSamples:
         """The number of distinct samples (files) found bad so far."""
         return int(self._bad_flags.sum())
 
-    def _guarded(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> Any:
         try:
             return self._load(index)
         except BadSampleError as err:

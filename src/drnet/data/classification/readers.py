@@ -32,9 +32,6 @@ class DictSamples(SkipsBadSamples, Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
-        return self._guarded(index)
-
     def _load(self, index: int) -> dict[str, Any]:
         image, target = self.dataset[index]
         return {"image": image.as_subclass(torch.Tensor), "target": int(target)}

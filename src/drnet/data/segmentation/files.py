@@ -87,9 +87,6 @@ class SegmentationFiles(SkipsBadSamples, Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
-        return self._guarded(index)
-
     def _load(self, index: int) -> dict[str, Any]:
         path = self.images[index]
         image = read_image(path)
