@@ -131,7 +131,7 @@ class TaskBase(L.LightningModule):
         if self.evaluator is not None:
             self.evaluator.stop()
 
-    def _log_scores(self, stage: Stage, scores: dict[str, Tensor], logged: Iterable[str]
+    def _log_scores(self, stage: Stage, scores: Mapping[str, Tensor], logged: Iterable[str]
                     ) -> None:
         """Log the ``logged`` ones of an epoch's ``scores`` (computed from metrics summed or
         gathered over processes) as ``<stage>/<name>``."""

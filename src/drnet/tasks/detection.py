@@ -137,7 +137,7 @@ class DetectionTask(TaskBase):
         metric = self.val_map if stage == "val" else self.test_map
         scores = metric.compute()  # gathered over processes
         metric.reset()
-        self._log_scores(stage, {k: scores[k] for k in MAP_KEYS}, MAP_KEYS)
+        self._log_scores(stage, scores, MAP_KEYS)
 
     def predict_batch(self, batch: Batch) -> dict[str, Any]:
         """Per image: boxes (xyxy, input pixels), labels and scores at or above
